@@ -1,0 +1,41 @@
+"""optunapi: distribute hyperparameter optimization over HTTP.
+
+``import optunapi`` loads the client side only (httpx, pydantic, PyYAML); the server lives in
+``optunapi.server`` and needs the ``server`` extra.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.2.0"
+
+from optunapi.client import Client, Trial  # noqa: E402
+from optunapi.errors import (  # noqa: E402
+    ConflictError,
+    InvalidSpaceError,
+    InvalidValueError,
+    NotFoundError,
+    OptunapiError,
+    ServerUnreachableError,
+    StorageBusyError,
+    StudyDefinitionConflictError,
+    StudyNotFoundError,
+    TrialFinishedError,
+    TrialNotFoundError,
+)
+
+__all__ = [
+    "Client",
+    "ConflictError",
+    "InvalidSpaceError",
+    "InvalidValueError",
+    "NotFoundError",
+    "OptunapiError",
+    "ServerUnreachableError",
+    "StorageBusyError",
+    "StudyDefinitionConflictError",
+    "StudyNotFoundError",
+    "Trial",
+    "TrialFinishedError",
+    "TrialNotFoundError",
+    "__version__",
+]

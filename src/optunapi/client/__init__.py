@@ -1,0 +1,7 @@
+"""The Python client: ``Client`` talks to a server; errors are those of ``optunapi.errors``."""
+
+from __future__ import annotations
+
+from optunapi.client._sync import Client, Trial
+
+__all__ = ["Client", "Trial"]

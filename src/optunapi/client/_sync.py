@@ -1,0 +1,267 @@
+"""The synchronous Python client."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from optunapi.errors import OptunapiError, ServerUnreachableError, StorageBusyError
+from optunapi.names import study_path, trial_path, trials_path
+from optunapi.schemas import BestTrials, StudyList, StudyRead, StudySummary, TrialList, TrialRead
+from optunapi.space import load_yaml
+
+Objective = Callable[[dict[str, Any]], "float | Sequence[float]"]
+_PAGE = 1000
+
+
+class Trial:
+    """A trial handed out by ``Client.trial()``: its ``params``, and ``tell`` for its outcome."""
+
+    def __init__(self, client: Client, study: str, read: TrialRead) -> None:
+        self.client = client
+        self.study = study
+        self.number = read.number
+        self.params: dict[str, Any] = read.params
+        self.told: TrialRead | None = None
+
+    def tell(self, value: float | Sequence[float], **fields: Any) -> TrialRead:
+        """Complete the trial with one objective value, or a sequence for several objectives."""
+        if isinstance(value, (int, float)):
+            self.told = self.client.tell(self.study, self.number, value, **fields)
+        else:
+            self.told = self.client.tell(self.study, self.number, values=list(value), **fields)
+        return self.told
+
+    def fail(self, **fields: Any) -> TrialRead:
+        """Record that the trial failed."""
+        self.told = self.client.tell(self.study, self.number, state="fail", **fields)
+        return self.told
+
+
+class Client:
+    """Talks to an optunapi server.
+
+    Example::
+
+        with Client("http://127.0.0.1:8000") as client:
+            client.create_study("demo", {"x": {"type": "float", "low": -10, "high": 10}})
+            client.optimize("demo", lambda p: (p["x"] - 2) ** 2, n_trials=20)
+            print(client.best("demo")[0].params)
+
+    Errors come back as the exception the server raised (``StudyNotFoundError``,
+    ``TrialFinishedError``...). Connection failures and 503 answers are retried with backoff;
+    retrying a tell is safe because an identical tell is idempotent.
+
+    Args:
+        url: The server's base URL.
+        timeout: Seconds to wait for one answer.
+        retries: How often a failed connection or a 503 is retried before giving up.
+        transport: An httpx transport, e.g. to talk to an app in process.
+    """
+
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:8000",
+        *,
+        timeout: float = 30.0,
+        retries: int = 6,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.retries = retries
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._http.close()
+
+    # -- studies ---------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """The server's ``/v1/health``."""
+        return self._request("GET", "/v1/health").json()  # type: ignore[no-any-return]
+
+    def create_study(
+        self, name: str, space: Mapping[str, Any] | Path, **options: Any
+    ) -> StudyRead:
+        """Create a study, or load it if it exists with the same definition.
+
+        Args:
+            name: The study's name.
+            space: The ``params`` mapping, or the path of a space file (whose ``study:`` part,
+                if any, gives the options).
+            **options: ``directions``, ``metric_names``, ``sampler``, ``pruner``,
+                ``lease_seconds``, ``max_retries``.
+        """
+        if isinstance(space, Path):
+            data = load_yaml(space.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and "params" in data and set(data) <= {"study", "params"}:
+                options = {**(data.get("study") or {}), **options}
+                data = data["params"]
+            space = data
+        body = {"name": name, "space": dict(space), **options}
+        return StudyRead.model_validate(self._request("POST", "/v1/studies", json=body).json())
+
+    def study(self, name: str) -> StudyRead:
+        """A study: definition, counts per state, best trial(s)."""
+        return StudyRead.model_validate(self._request("GET", study_path(name)).json())
+
+    def studies(self) -> list[StudySummary]:
+        """Every study on the server."""
+        return StudyList.model_validate(self._request("GET", "/v1/studies").json()).studies
+
+    def delete_study(self, name: str) -> None:
+        """Delete a study and its trials."""
+        self._request("DELETE", study_path(name))
+
+    # -- trials ----------------------------------------------------------------------------
+
+    def ask(self, study: str, worker: str | None = None) -> TrialRead:
+        """Start a trial and return it with its params."""
+        body = {} if worker is None else {"worker": worker}
+        response = self._request("POST", trials_path(study), json=body, idempotent=worker is not None)
+        return TrialRead.model_validate(response.json())
+
+    def tell(
+        self,
+        study: str,
+        number: int,
+        value: float | None = None,
+        *,
+        values: Sequence[float] | None = None,
+        state: str = "complete",
+        constraints: Sequence[float] | None = None,
+        user_attrs: Mapping[str, Any] | None = None,
+    ) -> TrialRead:
+        """Finish trial ``number`` of ``study``: ``complete`` with its value(s), ``fail`` or
+        ``pruned``."""
+        body: dict[str, Any] = {"state": state}
+        for key, given in (
+            ("value", value),
+            ("values", None if values is None else list(values)),
+            ("constraints", None if constraints is None else list(constraints)),
+            ("user_attrs", None if user_attrs is None else dict(user_attrs)),
+        ):
+            if given is not None:
+                body[key] = given
+        response = self._request("POST", f"{trial_path(study, number)}/tell", json=body)
+        return TrialRead.model_validate(response.json())
+
+    def trial_info(self, study: str, number: int) -> TrialRead:
+        """One trial."""
+        return TrialRead.model_validate(self._request("GET", trial_path(study, number)).json())
+
+    def trials(self, study: str, state: str | None = None) -> list[TrialRead]:
+        """All trials of a study (optionally in one state), by number."""
+        out: list[TrialRead] = []
+        while True:
+            params: dict[str, Any] = {"offset": len(out), "limit": _PAGE}
+            if state is not None:
+                params["state"] = state
+            page = TrialList.model_validate(
+                self._request("GET", trials_path(study), params=params).json()
+            )
+            out += page.trials
+            if not page.trials or len(out) >= page.total:
+                return out
+
+    def best(self, study: str) -> list[TrialRead]:
+        """The best trial, or the Pareto front; empty while no trial is complete."""
+        path = f"{study_path(study)}/best"
+        return BestTrials.model_validate(self._request("GET", path).json()).trials
+
+    @contextmanager
+    def trial(self, study: str, worker: str | None = None) -> Iterator[Trial]:
+        """Ask a trial for the block; tell ``fail`` if the block raises or tells nothing.
+
+        Example::
+
+            with client.trial("mnist") as trial:
+                trial.tell(train(**trial.params))
+        """
+        handle = Trial(self, study, self.ask(study, worker))
+        try:
+            yield handle
+        except BaseException as exc:
+            if handle.told is None:
+                handle.fail(user_attrs={"error": f"{type(exc).__name__}: {exc}"[:1000]})
+            raise
+        if handle.told is None:
+            handle.fail(user_attrs={"error": "the trial's block ended without a tell"})
+
+    def optimize(
+        self,
+        study: str,
+        objective: Objective,
+        n_trials: int,
+        *,
+        worker: str | None = None,
+        catch: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        """Run ``n_trials`` trials of ``objective(params) -> value(s)`` through the server.
+
+        An exception in ``objective`` fails its trial; it stops the loop unless listed in
+        ``catch``.
+        """
+        for _ in range(n_trials):
+            try:
+                with self.trial(study, worker) as handle:
+                    handle.tell(objective(handle.params))
+            except catch:
+                continue
+
+    # -- transport -------------------------------------------------------------------------
+
+    def _request(
+        self, method: str, path: str, *, idempotent: bool | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        # A POST that creates (an anonymous ask) is retried only when it surely did not arrive.
+        if idempotent is None:
+            idempotent = method != "POST" or path.endswith("/tell") or path == "/v1/studies"
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            response: httpx.Response | None = None
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.ConnectError as exc:
+                if last:
+                    raise ServerUnreachableError(f"Cannot reach {self.url}: {exc}") from None
+            except httpx.TransportError as exc:
+                if last or not idempotent:
+                    raise ServerUnreachableError(
+                        f"No answer from {self.url} to {method} {path}: {exc}"
+                    ) from None
+            else:
+                if response.is_success:
+                    return response
+                error = OptunapiError.from_problem(_json(response), response.status_code)
+                if not isinstance(error, StorageBusyError) or last:
+                    raise error
+            time.sleep(_backoff(attempt, response))
+        raise AssertionError("unreachable")
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return {"detail": response.text[:500] or response.reason_phrase}
+
+
+def _backoff(attempt: int, response: httpx.Response | None) -> float:
+    retry_after = response.headers.get("Retry-After") if response is not None else None
+    if retry_after and retry_after.isdigit():
+        return float(retry_after)
+    return min(10.0, 0.1 * 2**attempt) * (0.5 + random.random() / 2)

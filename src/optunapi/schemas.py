@@ -1,0 +1,182 @@
+"""Wire models of the HTTP API, named by role and direction (``StudyCreate`` in, ``StudyRead`` out).
+
+Shared by the server (validation, OpenAPI) and the client (parsing answers). Pydantic only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# JSON has no NaN or infinity; Python's parser accepts the tokens anyway, so they are refused here.
+FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+TrialStateName = Literal["running", "waiting", "complete", "pruned", "fail"]
+TRIAL_STATES: tuple[TrialStateName, ...] = ("running", "waiting", "complete", "pruned", "fail")
+
+
+class _In(BaseModel):
+    """A request body: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class StudyCreate(_In):
+    """``POST /v1/studies``: a study name, its space and how to search it."""
+
+    name: str
+    space: dict[str, Any]
+    direction: str | None = None
+    directions: list[str] | None = None
+    metric_names: list[str] | None = None
+    sampler: dict[str, Any] | str | None = None
+    pruner: dict[str, Any] | str | None = None
+    lease_seconds: float | None = None
+    max_retries: int | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The study options that were given, as ``space.build_definition`` takes them."""
+        return self.model_dump(exclude={"name", "space"}, exclude_none=True)
+
+
+class TrialAsk(_In):
+    """``POST /v1/studies/{name}/trials``: ask for a trial, optionally as a named worker."""
+
+    worker: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+class TrialTell(_In):
+    """``POST .../trials/{number}/tell``: the outcome of a trial."""
+
+    state: Literal["complete", "fail", "pruned"] = "complete"
+    value: FiniteFloat | None = None
+    values: list[FiniteFloat] | None = None
+    constraints: list[FiniteFloat] | None = None
+    user_attrs: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_of_value_or_values(self) -> TrialTell:
+        if self.value is not None and self.values is not None:
+            raise ValueError("give 'value' or 'values', not both")
+        return self
+
+    def all_values(self) -> list[float] | None:
+        """``values``, or ``[value]``, or None."""
+        if self.values is not None:
+            return list(self.values)
+        return None if self.value is None else [self.value]
+
+
+class StateCounts(BaseModel):
+    """How many trials a study holds in each state."""
+
+    running: int = 0
+    waiting: int = 0
+    complete: int = 0
+    pruned: int = 0
+    fail: int = 0
+
+
+class TrialRead(BaseModel):
+    """One trial, as every route returns it."""
+
+    number: int
+    state: TrialStateName
+    params: dict[str, Any]
+    values: list[float] | None
+    value: float | None
+    intermediate_values: dict[int, float]
+    datetime_start: datetime | None
+    datetime_complete: datetime | None
+    worker: str | None
+    lease_expires_at: datetime | None
+    user_attrs: dict[str, Any]
+    constraints: list[float] | None = None
+
+
+class StudySummary(BaseModel):
+    """A study in the list of studies."""
+
+    name: str
+    directions: list[str]
+    metric_names: list[str] | None
+    counts: StateCounts
+
+
+class StudyRead(StudySummary):
+    """A study: its definition, its counts per state and its best trial(s)."""
+
+    space: dict[str, Any]
+    sampler: dict[str, Any]
+    pruner: dict[str, Any] | None
+    lease_seconds: float | None
+    max_retries: int
+    best: TrialRead | None = Field(
+        description="The best trial of a single-objective study; null when none is complete "
+        "or the study has several objectives (see best_trials)."
+    )
+    best_trials: list[TrialRead] = Field(description="The best trial, or the Pareto front.")
+
+
+class StudyList(BaseModel):
+    """``GET /v1/studies``."""
+
+    studies: list[StudySummary]
+
+
+class TrialList(BaseModel):
+    """``GET /v1/studies/{name}/trials``: one page, ordered by number."""
+
+    trials: list[TrialRead]
+    total: int
+
+
+class BestTrials(BaseModel):
+    """``GET /v1/studies/{name}/best``: the best trial, or the Pareto front; empty when none."""
+
+    trials: list[TrialRead]
+
+
+class Health(BaseModel):
+    """``GET /v1/health``."""
+
+    status: Literal["ok"] = "ok"
+    version: str
+    storage: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem body; further fields (``errors``, ``stored``...) may follow."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+class LegacyHparams(BaseModel):
+    """``GET /optunapi/hparams/{model_name}``, with the original optunapi's keys."""
+
+    model_name: str
+    trial_id: int
+    params: dict[str, Any]
+    running_trials: int
+    completed_trials: int
+
+
+class LegacyScore(BaseModel):
+    """``GET /optunapi/score/{model_name}``, with the original optunapi's keys."""
+
+    model_name: str
+    trial_id: int
+    params: dict[str, Any]
+    score: float
+    best_trial: int | None
+    best_score_id: int | None
+    best_params: dict[str, Any] | None
+    best_score: float | None
+    running_trials: int
+    completed_trials: int

@@ -1,0 +1,46 @@
+"""The application factory: ``create_app(settings)``; storage is opened in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from optunapi import __version__
+from optunapi.server import problems
+from optunapi.server.routes import health, legacy, studies, trials
+from optunapi.server.services.studies import Studies
+from optunapi.server.services.trials import Trials
+from optunapi.server.settings import Settings
+from optunapi.server.storage import open_storage
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the optunapi application.
+
+    Args:
+        settings: How to run; by default read from ``OPTUNAPI_*`` environment variables, which
+            is what ``uvicorn --factory optunapi.server:create_app`` uses.
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        storage = await run_in_threadpool(open_storage, settings.storage, settings.busy_timeout)
+        app.state.settings = settings
+        app.state.studies = Studies(storage, settings.config_dir)
+        app.state.trials = Trials(app.state.studies)
+        yield
+
+    app = FastAPI(
+        title="optunapi",
+        version=__version__,
+        summary="Distributed hyperparameter optimization over HTTP, powered by Optuna.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    for module in (health, legacy, studies, trials):
+        app.include_router(module.router)
+    return app

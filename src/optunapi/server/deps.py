@@ -1,0 +1,28 @@
+"""FastAPI dependencies, declared once: the services built in the app's lifespan."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from optunapi.server.services.studies import Studies
+from optunapi.server.services.trials import Trials
+from optunapi.server.settings import Settings
+
+
+def _studies(request: Request) -> Studies:
+    return request.app.state.studies  # type: ignore[no-any-return]
+
+
+def _trials(request: Request) -> Trials:
+    return request.app.state.trials  # type: ignore[no-any-return]
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+StudiesDep = Annotated[Studies, Depends(_studies)]
+TrialsDep = Annotated[Trials, Depends(_trials)]
+SettingsDep = Annotated[Settings, Depends(_settings)]

@@ -1,0 +1,100 @@
+"""Every error leaves the server as ``application/problem+json``, rendered here and only here."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from optunapi.errors import (
+    InternalServerError,
+    InvalidNameError,
+    InvalidValueError,
+    NotFoundError,
+    OptunapiError,
+    StorageBusyError,
+)
+from optunapi.errors import RequestValidationError as InvalidRequestError
+from optunapi.names import check_study_name
+from optunapi.server.storage import is_storage_error
+
+PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = 1
+_log = logging.getLogger("optunapi.server")
+
+# Paths whose unmatched forms still name a study, so that a bad name is a 422 rather than a
+# 404 even when it holds a slash ("../../etc/passwd") or is empty ("/v1/studies//trials").
+_NAMED = re.compile(
+    r"^/(?:optunapi|optuna)/(?:hparams|score)/(?P<legacy>.*)$"
+    r"|^/v1/studies/(?P<v1>.*?)(?:/(?:trials(?:/[^/]*(?:/[a-z]+)?)?|best|enqueue|export))?/?$"
+)
+
+
+def render(error: OptunapiError) -> JSONResponse:
+    """The HTTP response for an error."""
+    headers = {}
+    if isinstance(error, StorageBusyError):
+        headers["Retry-After"] = str(error.extra.get("retry_after", RETRY_AFTER_SECONDS))
+    return JSONResponse(
+        error.to_problem(), status_code=error.status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every exception into a problem body."""
+
+    @app.exception_handler(OptunapiError)
+    async def _known(request: Request, exc: OptunapiError) -> JSONResponse:
+        return render(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "loc": [str(part) for part in e.get("loc", ())],
+                "message": e.get("msg", "invalid"),
+            }
+            for e in exc.errors()
+        ]
+        finite = any(e.get("type") == "finite_number" for e in exc.errors())
+        cls = InvalidValueError if finite else InvalidRequestError
+        where = "; ".join(f"{'.'.join(e['loc'])}: {e['message']}" for e in errors[:5])
+        detail = f"The request is invalid ({where}); nothing was changed."
+        if finite:
+            detail += " Objective values must be finite: tell state 'fail' for a diverged run."
+        return render(cls(detail, errors=errors))
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            named = _NAMED.match(request.url.path)
+            if named is not None:
+                try:
+                    check_study_name(named.group("legacy") or named.group("v1") or "")
+                except InvalidNameError as invalid:
+                    return render(invalid)
+            return render(NotFoundError(f"There is no route {request.method} {request.url.path}."))
+        return JSONResponse(
+            {"type": "about:blank", "title": str(exc.detail), "status": exc.status_code,
+             "detail": f"{exc.detail}: {request.method} {request.url.path}."},
+            status_code=exc.status_code,
+            media_type=PROBLEM_JSON,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_storage_error(exc):
+            _log.warning("storage busy or unreachable: %s", exc)
+            return render(
+                StorageBusyError(
+                    "The storage is busy or unreachable; nothing was changed by this request. "
+                    f"Retry after {RETRY_AFTER_SECONDS} s.",
+                )
+            )
+        _log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return render(InternalServerError("The server failed; this is a bug in optunapi."))

@@ -1,0 +1,73 @@
+"""The original optunapi routes, unchanged for its published clients: GET only, same keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from optunapi.schemas import LegacyHparams, LegacyScore, TrialTell
+from optunapi.server.deps import StudiesDep, TrialsDep
+
+router = APIRouter(tags=["legacy"])
+# The seed README also spelled the prefix "/optuna"; both are served, one is documented.
+_PREFIXES = ("/optunapi", "/optuna")
+PING_MESSAGE = "The Optuna-server is alive!"
+
+
+def ping_server() -> str:
+    """Liveness, as the original server answered it."""
+    return PING_MESSAGE
+
+
+def read_hparams(model_name: str, studies: StudiesDep, trials: TrialsDep) -> LegacyHparams:
+    """Create or load the study defined by ``{config_dir}/{model_name}.yaml`` and ask a trial.
+
+    ``trial_id`` is the number of the trial this request created.
+    """
+    entry = studies.for_legacy(model_name)
+    trial = trials.read(entry, trials.ask_legacy(entry))
+    counts = trials.counts(entry)
+    return LegacyHparams(
+        model_name=model_name,
+        trial_id=trial.number,
+        params=trial.params,
+        running_trials=counts.running,
+        completed_trials=counts.complete,
+    )
+
+
+def send_score(
+    model_name: str,
+    trial_id: Annotated[int, Query(ge=0)],
+    score: Annotated[float, Query(allow_inf_nan=False)],
+    studies: StudiesDep,
+    trials: TrialsDep,
+) -> LegacyScore:
+    """Tell trial ``trial_id`` the value ``score``; answer with the study's best so far."""
+    trial = trials.tell(model_name, trial_id, TrialTell(value=score))
+    entry = studies.get(model_name)
+    best = trials.best(entry)
+    best_read = trials.read(entry, best[0]) if best else None
+    counts = trials.counts(entry)
+    return LegacyScore(
+        model_name=model_name,
+        trial_id=trial.number,
+        params=trial.params,
+        score=score,
+        best_trial=best_read.number if best_read else None,
+        best_score_id=best_read.number if best_read else None,
+        best_params=best_read.params if best_read else None,
+        best_score=best_read.value if best_read else None,
+        running_trials=counts.running,
+        completed_trials=counts.complete,
+    )
+
+
+for _prefix in _PREFIXES:
+    _shown = _prefix == "/optunapi"
+    router.add_api_route(f"{_prefix}/ping", ping_server, include_in_schema=_shown)
+    router.add_api_route(
+        f"{_prefix}/hparams/{{model_name}}", read_hparams, include_in_schema=_shown
+    )
+    router.add_api_route(f"{_prefix}/score/{{model_name}}", send_score, include_in_schema=_shown)

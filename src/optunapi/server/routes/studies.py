@@ -1,0 +1,53 @@
+"""``/v1/studies``: create, list, read, delete studies; their best trials."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from optunapi.schemas import BestTrials, Problem, StudyCreate, StudyList, StudyRead
+from optunapi.server.deps import StudiesDep, TrialsDep
+from optunapi.space import build_definition
+
+router = APIRouter(
+    prefix="/v1/studies",
+    tags=["studies"],
+    responses={code: {"model": Problem} for code in (404, 409, 422, 503)},
+)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_study(
+    body: StudyCreate, response: Response, studies: StudiesDep, trials: TrialsDep
+) -> StudyRead:
+    """Create a study; 200 if it exists with the same definition, 409 if with another."""
+    definition = build_definition(body.space, **body.options())
+    entry, created = studies.create(body.name, definition)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return trials.describe(entry)
+
+
+@router.get("")
+def list_studies(trials: TrialsDep) -> StudyList:
+    """Every study with its trial counts per state."""
+    return StudyList(studies=trials.summaries())
+
+
+@router.get("/{name}")
+def get_study(name: str, studies: StudiesDep, trials: TrialsDep) -> StudyRead:
+    """A study: its definition, counts per state and best trial(s)."""
+    return trials.describe(studies.get(name))
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_study(name: str, studies: StudiesDep) -> Response:
+    """Delete a study and all its trials."""
+    studies.delete(name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{name}/best")
+def best_trials(name: str, studies: StudiesDep, trials: TrialsDep) -> BestTrials:
+    """The best trial, or the Pareto front; empty when no trial is complete."""
+    entry = studies.get(name)
+    return BestTrials(trials=[trials.read(entry, t) for t in trials.best(entry)])

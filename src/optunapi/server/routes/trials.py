@@ -1,0 +1,56 @@
+"""``/v1/studies/{name}/trials``: ask, tell, list and read trials."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Query, Response, status
+
+from optunapi.schemas import Problem, TrialAsk, TrialList, TrialRead, TrialStateName, TrialTell
+from optunapi.server.deps import TrialsDep
+
+router = APIRouter(
+    prefix="/v1/studies/{name}/trials",
+    tags=["trials"],
+    responses={code: {"model": Problem} for code in (404, 409, 422, 503)},
+)
+Number = Annotated[int, Path(ge=0, description="The trial's number in its study.")]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def ask(
+    name: str,
+    response: Response,
+    trials: TrialsDep,
+    body: Annotated[TrialAsk | None, Body()] = None,
+) -> TrialRead:
+    """Start a trial (201); a worker that holds a running trial gets it back (200)."""
+    trial, created = trials.ask(name, body.worker if body else None)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return trial
+
+
+@router.post("/{number}/tell")
+def tell(name: str, number: Number, body: TrialTell, trials: TrialsDep) -> TrialRead:
+    """Finish a trial; an identical repeat is a 200, a different outcome a 409."""
+    return trials.tell(name, number, body)
+
+
+@router.get("")
+def list_trials(
+    name: str,
+    trials: TrialsDep,
+    state: TrialStateName | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> TrialList:
+    """A page of the study's trials, ordered by number."""
+    page, total = trials.page(name, state, offset, limit)
+    return TrialList(trials=page, total=total)
+
+
+@router.get("/{number}")
+def get_trial(name: str, number: Number, trials: TrialsDep) -> TrialRead:
+    """One trial."""
+    return trials.get(name, number)

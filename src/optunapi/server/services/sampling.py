@@ -1,0 +1,209 @@
+"""From a study definition to Optuna objects: samplers, pruners, distributions, suggestions."""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
+from optuna.study import Study
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from optunapi.errors import InvalidSpaceError
+from optunapi.space import (
+    CategoricalParam,
+    FloatParam,
+    IntParam,
+    Param,
+    SearchSpace,
+    StudyDefinition,
+)
+
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+# Sampler type -> (factory, modules it needs beyond optuna, the pip package that provides them).
+_SAMPLERS: dict[str, tuple[Callable[..., BaseSampler], tuple[str, ...], str]] = {
+    "tpe": (optuna.samplers.TPESampler, (), ""),
+    "random": (optuna.samplers.RandomSampler, (), ""),
+    "cmaes": (optuna.samplers.CmaEsSampler, ("cmaes",), "cmaes"),
+    "gp": (optuna.samplers.GPSampler, ("torch", "scipy"), "torch scipy"),
+    "qmc": (optuna.samplers.QMCSampler, ("scipy",), "scipy"),
+    "nsga2": (optuna.samplers.NSGAIISampler, (), ""),
+    "nsga3": (optuna.samplers.NSGAIIISampler, (), ""),
+    "grid": (optuna.samplers.GridSampler, (), ""),
+    "bruteforce": (optuna.samplers.BruteForceSampler, (), ""),
+}
+_PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
+    "nop": optuna.pruners.NopPruner,
+    "median": optuna.pruners.MedianPruner,
+    "percentile": optuna.pruners.PercentilePruner,
+    "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+    "hyperband": optuna.pruners.HyperbandPruner,
+    "threshold": optuna.pruners.ThresholdPruner,
+    "patient": optuna.pruners.PatientPruner,
+    "wilcoxon": optuna.pruners.WilcoxonPruner,
+}
+
+
+def build_sampler(definition: StudyDefinition, seed_offset: int = 0) -> BaseSampler:
+    """The sampler a definition asks for, wrapped so stepped floats come out as short decimals.
+
+    ``seed_offset`` (the number of trials already in the study when the process loads it) keeps
+    a seeded sampler from replaying the samples it gave before a restart.
+
+    Raises:
+        InvalidSpaceError: unknown options, a missing optional dependency, or a grid over a
+            continuous parameter.
+    """
+    options = dict(definition.sampler)
+    kind = options.pop("type")
+    factory, modules, package = _SAMPLERS[kind]
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise _invalid("sampler", f"{kind} needs {', '.join(missing)}: pip install {package}")
+    if options.get("seed") is not None:
+        if isinstance(options["seed"], bool) or not isinstance(options["seed"], int):
+            raise _invalid("sampler", f"seed must be a whole number, not {options['seed']!r}")
+        options["seed"] = (options["seed"] + seed_offset) % 2**32
+    if kind == "grid":
+        options.setdefault("search_space", _grid(definition.space))
+    try:
+        inner = factory(**options)
+    except (TypeError, ValueError) as exc:
+        raise _invalid("sampler", f"{kind} does not accept these options: {exc}") from None
+    return SnappingSampler(inner, definition.space)
+
+
+def build_pruner(spec: dict[str, Any] | None) -> optuna.pruners.BasePruner:
+    """The pruner a definition's ``pruner`` asks for (none: never prune).
+
+    ``patient`` wraps another pruner, given as ``wrapped_pruner: {type: median, ...}``.
+    """
+    if spec is None:
+        return optuna.pruners.NopPruner()
+    options = dict(spec)
+    kind = options.pop("type")
+    if kind not in _PRUNERS:
+        raise _invalid("pruner", f"{kind!r} is not one of {', '.join(_PRUNERS)}")
+    try:
+        if kind == "patient":
+            wrapped = options.pop("wrapped_pruner", None)
+            inner = build_pruner(wrapped) if isinstance(wrapped, dict) else None
+            return optuna.pruners.PatientPruner(inner, **options)
+        return _PRUNERS[kind](**options)
+    except (TypeError, ValueError) as exc:
+        raise _invalid("pruner", f"{kind} does not accept these options: {exc}") from None
+
+
+def suggest_all(trial: Trial, space: SearchSpace) -> None:
+    """Sample every active parameter of ``space`` into ``trial``, in order (define-by-run, so
+    conditional parameters follow the values of the ones they depend on)."""
+    chosen: dict[str, Any] = {}
+    for param in space.params:
+        if not space.active(param, chosen):
+            continue
+        value: Any
+        if isinstance(param, FloatParam):
+            value = trial.suggest_float(
+                param.name, param.low, param.high, step=param.step, log=param.log
+            )
+        elif isinstance(param, IntParam):
+            value = trial.suggest_int(
+                param.name, param.low, param.high, step=param.step, log=param.log
+            )
+        else:
+            value = trial.suggest_categorical(param.name, param.encoded_choices())
+        chosen[param.name] = decode(param, value)
+
+
+def decode(param: Param, value: Any) -> Any:
+    """A stored parameter value as the client sees it (the exact choice, the exact type)."""
+    if isinstance(param, CategoricalParam):
+        return param.decode(value)
+    if isinstance(param, IntParam):
+        return int(value)
+    return float(value)
+
+
+def _grid(space: SearchSpace) -> dict[str, list[Any]]:
+    grid: dict[str, list[Any]] = {}
+    for p in space.params:
+        if isinstance(p, CategoricalParam):
+            grid[p.name] = list(p.encoded_choices())
+        elif isinstance(p, IntParam):
+            grid[p.name] = list(range(p.low, p.high + 1, p.step))
+        elif p.step is not None:
+            n = round((p.high - p.low) / p.step)
+            grid[p.name] = [p.snap(p.low + k * p.step) for k in range(n + 1)]
+        else:
+            raise _invalid("sampler", f"grid needs every parameter discrete; {p.name} is a "
+                                      "continuous float (give it a step)")
+    return grid
+
+
+def _invalid(part: str, message: str) -> InvalidSpaceError:
+    return InvalidSpaceError(
+        f"The study definition is invalid: {message}.",
+        errors=[{"param": part, "message": message}],
+    )
+
+
+class SnappingSampler(BaseSampler):
+    """Delegates to a sampler and puts stepped floats on their decimal grid.
+
+    Optuna computes a stepped value as ``low + k * step`` in binary floating point, which gives
+    0.30000000000000004 for 0.3. This wrapper returns the nearest short decimal instead, so the
+    value the client receives is the value stored and the value listed.
+    """
+
+    def __init__(self, inner: BaseSampler, space: SearchSpace) -> None:
+        self._inner = inner
+        self._stepped = {
+            p.name: p for p in space.params if isinstance(p, FloatParam) and p.step is not None
+        }
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self._inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        sampled = self._inner.sample_relative(study, trial, search_space)
+        return {k: self._snap(k, v) for k, v in sampled.items()}
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        value = self._inner.sample_independent(study, trial, param_name, param_distribution)
+        return self._snap(param_name, value)
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self._inner.before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self._inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._inner.reseed_rng()
+
+    def _snap(self, name: str, value: Any) -> Any:
+        param = self._stepped.get(name)
+        return value if param is None else param.snap(value)
+
+

@@ -1,0 +1,212 @@
+"""Studies: create, load, check against their definition, delete.
+
+A study's definition (space, directions, sampler...) is stored with it, so a second create, or an
+edited space file, is compared with what the trials were sampled from: the same definition loads
+the study, a different one is a 409 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+from optuna.exceptions import DuplicatedStudyError
+from optuna.storages import BaseStorage
+from optuna.study import StudyDirection
+
+from optunapi.errors import (
+    ConflictError,
+    InvalidSpaceError,
+    StudyDefinitionConflictError,
+    StudyNotFoundError,
+)
+from optunapi.names import check_study_name
+from optunapi.server.services.sampling import build_pruner, build_sampler
+from optunapi.space import StudyDefinition, definition_from_dict, parse_space_file
+
+DEFINITION_KEY = "optunapi:definition"
+
+
+@dataclass
+class StudyEntry:
+    """A study loaded in this process: its definition and the one sampler that serves it.
+
+    One sampler per study per process, so that a seeded sampler hands out a sequence of
+    different samples rather than the same first sample to every request.
+    """
+
+    name: str
+    study_id: int
+    definition: StudyDefinition
+    study: optuna.Study
+    canonical: str
+    # Sampling and telling are serialized per study: Optuna's samplers are not thread-safe, and
+    # the check-then-tell of a trial must be atomic.
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+class Studies:
+    """The studies of one storage, loaded on first use and kept for the life of the process."""
+
+    def __init__(self, storage: BaseStorage, config_dir: Path) -> None:
+        self._storage = storage
+        self._config_dir = config_dir
+        self._entries: dict[str, StudyEntry] = {}
+        self._lock = threading.Lock()
+        self._files: dict[str, tuple[tuple[int, int], StudyDefinition, str]] = {}
+
+    @property
+    def storage(self) -> BaseStorage:
+        """The Optuna storage behind these studies."""
+        return self._storage
+
+    def create(self, name: str, definition: StudyDefinition) -> tuple[StudyEntry, bool]:
+        """Create the study, or load it if it exists with the same definition.
+
+        Returns:
+            The study and whether it was created by this call.
+
+        Raises:
+            InvalidNameError, InvalidSpaceError: nothing was created.
+            StudyDefinitionConflictError: it exists with another definition.
+        """
+        check_study_name(name)
+        build_sampler(definition)  # fail now, not at the first ask, on bad sampler options
+        build_pruner(definition.pruner)
+        with self._lock:
+            directions = [StudyDirection[d.upper()] for d in definition.directions]
+            try:
+                study_id = self._storage.create_new_study(directions, name)
+            except DuplicatedStudyError:
+                entry = self._load(name, adopt=definition)
+                self._check_same(entry, definition)
+                return entry, False
+            self._storage.set_study_system_attr(study_id, DEFINITION_KEY, definition.to_dict())
+            entry = self._load(name)
+            if definition.metric_names:
+                entry.study.set_metric_names(list(definition.metric_names))
+            return entry, True
+
+    def get(self, name: str) -> StudyEntry:
+        """The study named ``name``.
+
+        Raises:
+            InvalidNameError, StudyNotFoundError.
+        """
+        check_study_name(name)
+        entry = self._entries.get(name)
+        if entry is not None:
+            return entry
+        with self._lock:
+            return self._load(name)
+
+    def for_legacy(self, name: str) -> StudyEntry:
+        """The study behind ``/optunapi/hparams/{name}``: defined by ``{config_dir}/{name}.yaml``
+        when that file exists (created on first use), else a study created through v1."""
+        check_study_name(name)
+        loaded = self._file_definition(name)
+        if loaded is None:
+            return self.get(name)
+        definition, canonical = loaded
+        entry = self._entries.get(name)
+        if entry is not None and entry.canonical == canonical:
+            return entry
+        return self.create(name, definition)[0]
+
+    def delete(self, name: str) -> None:
+        """Delete the study and all its trials."""
+        entry = self.get(name)
+        with self._lock, entry.lock:
+            try:
+                self._storage.delete_study(entry.study_id)
+            except KeyError:
+                pass  # deleted meanwhile by another replica: the outcome is the same
+            self._entries.pop(name, None)
+
+    def forget(self, name: str) -> None:
+        """Drop a cached study that another process deleted."""
+        with self._lock:
+            self._entries.pop(name, None)
+
+    def _load(self, name: str, adopt: StudyDefinition | None = None) -> StudyEntry:
+        entry = self._entries.get(name)
+        if entry is not None:
+            return entry
+        try:
+            study_id = self._storage.get_study_id_from_name(name)
+        except KeyError:
+            raise StudyNotFoundError(
+                f"There is no study named {name!r}: create it with POST /v1/studies, or put "
+                f"{name}.yaml in the server's config directory."
+            ) from None
+        raw = self._storage.get_study_system_attrs(study_id).get(DEFINITION_KEY)
+        if raw is None:
+            raw = self._adopt(name, study_id, adopt)
+        definition = definition_from_dict(raw)
+        n_trials = len(self._storage.get_all_trials(study_id, deepcopy=False))
+        study = optuna.load_study(
+            study_name=name,
+            storage=self._storage,
+            sampler=build_sampler(definition, seed_offset=n_trials),
+            pruner=build_pruner(definition.pruner),
+        )
+        entry = StudyEntry(name, study_id, definition, study, _canonical(definition))
+        self._entries[name] = entry
+        return entry
+
+    def _adopt(self, name: str, study_id: int, definition: StudyDefinition | None) -> dict:  # type: ignore[type-arg]
+        """Give a definition to a study that has none: one made by Optuna itself, or one whose
+        creator died between creating it and storing its definition."""
+        if definition is None or self._storage.get_all_trials(study_id, deepcopy=False):
+            raise ConflictError(
+                f"Study {name!r} exists but was not created by optunapi, so it has no search "
+                "space; delete it or use another name."
+            )
+        self._storage.set_study_system_attr(study_id, DEFINITION_KEY, definition.to_dict())
+        return definition.to_dict()
+
+    def _check_same(self, entry: StudyEntry, given: StudyDefinition) -> None:
+        differing = entry.definition.differences(given)
+        if not differing:
+            return
+        stored, wanted = entry.definition.identity(), given.identity()
+        parts = "; ".join(
+            f"{k}: stored {json.dumps(stored[k])}, given {json.dumps(wanted[k])}"
+            for k in differing
+        )
+        raise StudyDefinitionConflictError(
+            f"Study {entry.name!r} exists with a different {' and '.join(differing)} ({parts}). "
+            "Use a new study name, or delete the study first.",
+            stored={k: stored[k] for k in differing},
+            given={k: wanted[k] for k in differing},
+        )
+
+    def _file_definition(self, name: str) -> tuple[StudyDefinition, str] | None:
+        for suffix in (".yaml", ".yml"):
+            path = self._config_dir / f"{name}{suffix}"
+            try:
+                stat = path.stat()
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            key = (stat.st_mtime_ns, stat.st_size)
+            cached = self._files.get(name)
+            if cached is not None and cached[0] == key:
+                return cached[1], cached[2]
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InvalidSpaceError(
+                    f"The space file {path.name} cannot be read: {exc}",
+                    errors=[{"param": "(file)", "message": str(exc)}],
+                ) from None
+            definition = parse_space_file(text)
+            self._files[name] = (key, definition, _canonical(definition))
+            return definition, self._files[name][2]
+        return None
+
+
+def _canonical(definition: StudyDefinition) -> str:
+    return json.dumps(definition.identity(), sort_keys=True)

@@ -1,0 +1,22 @@
+"""Server settings: flags, then ``OPTUNAPI_*`` environment variables, then these defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """How one server process runs. Built explicitly and handed to ``create_app``."""
+
+    model_config = SettingsConfigDict(env_prefix="OPTUNAPI_")
+
+    config_dir: Path = Field(Path("config"), description="Where {study}.yaml space files live.")
+    storage: str = Field("sqlite:///optunapi.db", description="SQLAlchemy URL of the storage.")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535, description="0 picks a free port.")
+    busy_timeout: float = Field(
+        10.0, gt=0, description="Seconds a write waits for a busy database before a 503."
+    )
