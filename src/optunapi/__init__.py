@@ -8,8 +8,8 @@ from __future__ import annotations
 
 __version__ = "0.2.0"
 
-from optunapi.client import Client, Trial  # noqa: E402
-from optunapi.errors import (  # noqa: E402
+from optunapi.client import Client, Trial
+from optunapi.errors import (
     ConflictError,
     InvalidSpaceError,
     InvalidValueError,

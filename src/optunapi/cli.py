@@ -8,7 +8,6 @@ import os
 import socket
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from optunapi import __version__
 from optunapi.errors import OptunapiError
@@ -95,8 +94,8 @@ def _studies(args: argparse.Namespace) -> int:
 
     with Client(args.server) as client:
         for study in client.studies():
-            counts = ", ".join(f"{k} {v}" for k, v in study["counts"].items() if v)
-            print(f"{study['name']}\t{'/'.join(study['directions'])}\t{counts or 'no trials'}")
+            counts = ", ".join(f"{k} {v}" for k, v in study.counts.model_dump().items() if v)
+            print(f"{study.name}\t{'/'.join(study.directions)}\t{counts or 'no trials'}")
     return 0
 
 
@@ -104,7 +103,7 @@ def _best(args: argparse.Namespace) -> int:
     from optunapi.client import Client
 
     with Client(args.server) as client:
-        best: list[dict[str, Any]] = client.best(args.study)
+        best = [t.model_dump(mode="json") for t in client.best(args.study)]
     print(json.dumps(best, indent=2))
     return 0
 

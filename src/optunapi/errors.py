@@ -187,9 +187,10 @@ def _all_subclasses(cls: type[OptunapiError]) -> list[type[OptunapiError]]:
     return found
 
 
-_CLASSES = [OptunapiError, *_all_subclasses(OptunapiError)]
+_CLASSES: list[type[OptunapiError]] = [OptunapiError, *_all_subclasses(OptunapiError)]
 _BY_TYPE: dict[str, type[OptunapiError]] = {c.problem_type(): c for c in _CLASSES}
 # The most general class of each status, for problems from a proxy or another server.
 _BY_STATUS: dict[int, type[OptunapiError]] = {}
 for _cls in reversed(_CLASSES):
     _BY_STATUS[_cls.status] = _cls
+_BY_STATUS[500] = InternalServerError

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Union
+from typing import Any
 
 import yaml
 
@@ -86,13 +86,19 @@ class FloatParam:
     def to_dict(self) -> dict[str, Any]:
         """The canonical form, as stored with the study."""
         return _with_when(
-            {"type": "float", "low": self.low, "high": self.high, "step": self.step,
-             "log": self.log},
+            {
+                "type": "float",
+                "low": self.low,
+                "high": self.high,
+                "step": self.step,
+                "log": self.log,
+            },
             self.when,
         )
 
     def snap(self, value: float) -> float:
-        """``value`` on the step grid as the nearest short decimal (0.3, not 0.30000000000000004)."""
+        """``value`` on the step grid, as the nearest short decimal: 0.3, not
+        0.30000000000000004."""
         if self.step is None:
             return float(value)
         low, step = _decimal(self.low), _decimal(self.step)
@@ -122,8 +128,7 @@ class IntParam:
     def to_dict(self) -> dict[str, Any]:
         """The canonical form, as stored with the study."""
         return _with_when(
-            {"type": "int", "low": self.low, "high": self.high, "step": self.step,
-             "log": self.log},
+            {"type": "int", "low": self.low, "high": self.high, "step": self.step, "log": self.log},
             self.when,
         )
 
@@ -176,7 +181,7 @@ class CategoricalParam:
         return any(_choice_key(c) == key for c in self.choices)
 
 
-Param = Union[FloatParam, IntParam, CategoricalParam]
+Param = FloatParam | IntParam | CategoricalParam
 
 
 @dataclass(frozen=True)
@@ -215,7 +220,9 @@ class SearchSpace:
             else:
                 chosen[p.name] = params[p.name]
         known = {p.name for p in self.params}
-        problems += [_problem(k, "is not a parameter of this space") for k in params if k not in known]
+        problems += [
+            _problem(k, "is not a parameter of this space") for k in params if k not in known
+        ]
         return problems
 
 
@@ -278,7 +285,7 @@ _Loader.add_implicit_resolver(
 def load_yaml(text: str) -> Any:
     """Parse YAML text (a space file) into plain Python data."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise InvalidSpaceError(
             f"The space file is not valid YAML: {exc}",
@@ -319,7 +326,9 @@ def build_definition(params: Any, **options: Any) -> StudyDefinition:
     space = _parse_params(params, problems)
     for key in options:
         if key not in _STUDY_KEYS:
-            problems.append(_problem(key, f"is not a study option ({', '.join(sorted(_STUDY_KEYS))})"))
+            problems.append(
+                _problem(key, f"is not a study option ({', '.join(sorted(_STUDY_KEYS))})")
+            )
     directions = _parse_directions(options, problems)
     metric_names = _parse_metric_names(options.get("metric_names"), len(directions), problems)
     sampler = _parse_component("sampler", options.get("sampler"), SAMPLERS, problems)
@@ -430,7 +439,10 @@ def _parse_categorical(
 
 
 def _parse_numeric(
-    name: str, kind: str, spec: Mapping[str, Any], when: tuple[Condition, ...],
+    name: str,
+    kind: str,
+    spec: Mapping[str, Any],
+    when: tuple[Condition, ...],
     problems: list[Problem],
 ) -> Param | None:
     if spec.get("choices") is not None:
@@ -462,7 +474,9 @@ def _parse_numeric(
             return None
     if integral:
         return IntParam(name, int(low), int(high), int(step or 1), log, when)
-    return FloatParam(name, float(low), float(high), None if step is None else float(step), log, when)
+    return FloatParam(
+        name, float(low), float(high), None if step is None else float(step), log, when
+    )
 
 
 def _step_problem(low: float, high: float, step: float, integral: bool) -> str | None:
@@ -497,16 +511,20 @@ def _parse_when(
         parent = next((p for p in earlier if p.name == parent_name), None)
         if parent is None:
             problems.append(
-                _problem(name, f"'when' names {parent_name!r}, which is not a parameter defined "
-                               "above it")
+                _problem(
+                    name, f"'when' names {parent_name!r}, which is not a parameter defined above it"
+                )
             )
             continue
         values = tuple(wanted) if isinstance(wanted, list) else (wanted,)
         bad = [v for v in values if isinstance(parent, FloatParam) or not parent.contains(v)]
         if bad:
             problems.append(
-                _problem(name, f"'when' expects {parent_name} = {bad[0]!r}, which "
-                               f"{parent_name} can never take")
+                _problem(
+                    name,
+                    f"'when' expects {parent_name} = {bad[0]!r}, which "
+                    f"{parent_name} can never take",
+                )
             )
             continue
         conditions.append(Condition(str(parent_name), values))
@@ -554,7 +572,9 @@ def _parse_component(
         return None
     spec = {"type": raw} if isinstance(raw, str) else raw
     if not isinstance(spec, Mapping) or not isinstance(spec.get("type"), str):
-        problems.append(_problem(what, f"must be a name or a mapping with 'type' ({', '.join(known)})"))
+        problems.append(
+            _problem(what, f"must be a name or a mapping with 'type' ({', '.join(known)})")
+        )
         return None
     kind = spec["type"].lower()
     if kind not in known:
@@ -635,7 +655,9 @@ def _choice_key(choice: Any) -> str:
     try:
         return json.dumps(choice, sort_keys=True, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError):
-        raise ValueError("is not a JSON value (null, boolean, number, string, list, mapping)") from None
+        raise ValueError(
+            "is not a JSON value (null, boolean, number, string, list, mapping)"
+        ) from None
 
 
 def _decimal(x: float) -> Decimal:
@@ -657,7 +679,10 @@ def _with_when(d: dict[str, Any], when: Sequence[Condition]) -> dict[str, Any]:
 
 
 def _problem(param: str, message: str) -> Problem:
-    return {"param": param, "message": f"{param} {message}" if not message[0].isupper() else message}
+    return {
+        "param": param,
+        "message": f"{param} {message}" if not message[0].isupper() else message,
+    }
 
 
 def _summary(problems: list[Problem]) -> str:

@@ -93,9 +93,7 @@ class Client:
         """The server's ``/v1/health``."""
         return self._request("GET", "/v1/health").json()  # type: ignore[no-any-return]
 
-    def create_study(
-        self, name: str, space: Mapping[str, Any] | Path, **options: Any
-    ) -> StudyRead:
+    def create_study(self, name: str, space: Mapping[str, Any] | Path, **options: Any) -> StudyRead:
         """Create a study, or load it if it exists with the same definition.
 
         Args:
@@ -105,13 +103,13 @@ class Client:
             **options: ``directions``, ``metric_names``, ``sampler``, ``pruner``,
                 ``lease_seconds``, ``max_retries``.
         """
+        params: Any = space
         if isinstance(space, Path):
-            data = load_yaml(space.read_text(encoding="utf-8"))
-            if isinstance(data, dict) and "params" in data and set(data) <= {"study", "params"}:
-                options = {**(data.get("study") or {}), **options}
-                data = data["params"]
-            space = data
-        body = {"name": name, "space": dict(space), **options}
+            params = load_yaml(space.read_text(encoding="utf-8"))
+            if isinstance(params, dict) and set(params) <= {"study", "params"}:
+                options = {**(params.get("study") or {}), **options}
+                params = params.get("params")
+        body = {"name": name, "space": params, **options}
         return StudyRead.model_validate(self._request("POST", "/v1/studies", json=body).json())
 
     def study(self, name: str) -> StudyRead:
@@ -131,7 +129,9 @@ class Client:
     def ask(self, study: str, worker: str | None = None) -> TrialRead:
         """Start a trial and return it with its params."""
         body = {} if worker is None else {"worker": worker}
-        response = self._request("POST", trials_path(study), json=body, idempotent=worker is not None)
+        response = self._request(
+            "POST", trials_path(study), json=body, idempotent=worker is not None
+        )
         return TrialRead.model_validate(response.json())
 
     def tell(
@@ -261,7 +261,7 @@ def _json(response: httpx.Response) -> Any:
 
 
 def _backoff(attempt: int, response: httpx.Response | None) -> float:
-    retry_after = response.headers.get("Retry-After") if response is not None else None
-    if retry_after and retry_after.isdigit():
+    retry_after = "" if response is None else str(response.headers.get("Retry-After", ""))
+    if retry_after.isdigit():
         return float(retry_after)
-    return min(10.0, 0.1 * 2**attempt) * (0.5 + random.random() / 2)
+    return min(10.0, 0.1 * 2.0**attempt) * (0.5 + random.random() / 2)

@@ -79,8 +79,12 @@ def install(app: FastAPI) -> None:
                     return render(invalid)
             return render(NotFoundError(f"There is no route {request.method} {request.url.path}."))
         return JSONResponse(
-            {"type": "about:blank", "title": str(exc.detail), "status": exc.status_code,
-             "detail": f"{exc.detail}: {request.method} {request.url.path}."},
+            {
+                "type": "about:blank",
+                "title": str(exc.detail),
+                "status": exc.status_code,
+                "detail": f"{exc.detail}: {request.method} {request.url.path}.",
+            },
             status_code=exc.status_code,
             media_type=PROBLEM_JSON,
             headers=exc.headers,

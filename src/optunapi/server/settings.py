@@ -13,10 +13,14 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="OPTUNAPI_")
 
-    config_dir: Path = Field(Path("config"), description="Where {study}.yaml space files live.")
-    storage: str = Field("sqlite:///optunapi.db", description="SQLAlchemy URL of the storage.")
+    config_dir: Path = Field(
+        default=Path("config"), description="Where {study}.yaml space files live."
+    )
+    storage: str = Field(
+        default="sqlite:///optunapi.db", description="SQLAlchemy URL of the storage."
+    )
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535, description="0 picks a free port.")
+    port: int = Field(default=8000, ge=0, le=65535, description="0 picks a free port.")
     busy_timeout: float = Field(
-        10.0, gt=0, description="Seconds a write waits for a busy database before a 503."
+        default=10.0, gt=0, description="Seconds a write waits for a busy database before a 503."
     )

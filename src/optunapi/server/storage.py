@@ -30,7 +30,7 @@ def open_storage(url: str, busy_timeout: float) -> BaseStorage:
     engine_kwargs: dict[str, Any] = {}
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        path = Path(parsed.database)  # type: ignore[arg-type]
+        path = Path(parsed.database)
         path.parent.mkdir(parents=True, exist_ok=True)
         _enable_wal(path)
         # check_same_thread: the threadpool hands one pooled connection to several threads.

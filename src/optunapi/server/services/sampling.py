@@ -140,8 +140,11 @@ def _grid(space: SearchSpace) -> dict[str, list[Any]]:
             n = round((p.high - p.low) / p.step)
             grid[p.name] = [p.snap(p.low + k * p.step) for k in range(n + 1)]
         else:
-            raise _invalid("sampler", f"grid needs every parameter discrete; {p.name} is a "
-                                      "continuous float (give it a step)")
+            raise _invalid(
+                "sampler",
+                f"grid needs every parameter discrete; {p.name} is a "
+                "continuous float (give it a step)",
+            )
     return grid
 
 
@@ -205,5 +208,3 @@ class SnappingSampler(BaseSampler):
     def _snap(self, name: str, value: Any) -> Any:
         param = self._stepped.get(name)
         return value if param is None else param.snap(value)
-
-

@@ -7,6 +7,7 @@ the study, a different one is a 409 and changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from dataclasses import dataclass, field
@@ -120,10 +121,9 @@ class Studies:
         """Delete the study and all its trials."""
         entry = self.get(name)
         with self._lock, entry.lock:
-            try:
+            # Deleted meanwhile by another replica: the outcome is the same.
+            with contextlib.suppress(KeyError):
                 self._storage.delete_study(entry.study_id)
-            except KeyError:
-                pass  # deleted meanwhile by another replica: the outcome is the same
             self._entries.pop(name, None)
 
     def forget(self, name: str) -> None:
@@ -174,8 +174,7 @@ class Studies:
             return
         stored, wanted = entry.definition.identity(), given.identity()
         parts = "; ".join(
-            f"{k}: stored {json.dumps(stored[k])}, given {json.dumps(wanted[k])}"
-            for k in differing
+            f"{k}: stored {json.dumps(stored[k])}, given {json.dumps(wanted[k])}" for k in differing
         )
         raise StudyDefinitionConflictError(
             f"Study {entry.name!r} exists with a different {' and '.join(differing)} ({parts}). "

@@ -227,9 +227,7 @@ class Trials:
 
     def _trial(self, entry: StudyEntry, number: int) -> FrozenTrial:
         try:
-            trial_id = self._storage.get_trial_id_from_study_id_trial_number(
-                entry.study_id, number
-            )
+            trial_id = self._storage.get_trial_id_from_study_id_trial_number(entry.study_id, number)
         except KeyError:
             raise TrialNotFoundError(
                 f"Study {entry.name!r} has no trial number {number}."
@@ -249,8 +247,9 @@ class Trials:
                 )
             if len(values) != n:
                 raise InvalidValueError(
-                    f"Study {entry.name!r} has {n} objective(s) ({', '.join(entry.definition.directions)}) "
-                    f"but {len(values)} value(s) were given; the trial is still running.",
+                    f"Study {entry.name!r} has {n} objective(s) "
+                    f"({', '.join(entry.definition.directions)}) but {len(values)} value(s) "
+                    "were given; the trial is still running.",
                     expected=n,
                 )
         elif values is not None:
@@ -275,7 +274,7 @@ class Trials:
             same = _same_values(stored_constraints, constraints)
         if same:
             return
-        shown = _STATE_NAMES[stored.state]
+        shown: str = _STATE_NAMES[stored.state]
         if stored.values:
             shown += " with " + ("value " if len(stored.values) == 1 else "values ")
             shown += ", ".join(repr(v) for v in stored.values)
@@ -319,4 +318,3 @@ def _same_values(a: Sequence[float] | None, b: Sequence[float] | None) -> bool:
 def _utc(moment: datetime | None) -> datetime | None:
     # Optuna stores naive local times.
     return None if moment is None else moment.astimezone(timezone.utc)
-

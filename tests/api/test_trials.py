@@ -1,0 +1,211 @@
+"""v1 trials: ask, tell, bad values, idempotent tells, pagination, stepped floats."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+from fastapi.testclient import TestClient
+
+from optunapi.space import build_definition, load_yaml
+
+SPACE = {"x": {"type": "float", "low": 0, "high": 1}}
+
+
+def study(api: TestClient, name: str = "s", space: dict = SPACE, **options: object) -> str:
+    answer = api.post("/v1/studies", json={"name": name, "space": space, **options})
+    assert answer.status_code == 201, answer.text
+    return name
+
+
+def ask(api: TestClient, name: str = "s", **body: object) -> dict:
+    answer = api.post(f"/v1/studies/{name}/trials", json=body or None)
+    assert answer.status_code in (200, 201), answer.text
+    return answer.json()
+
+
+def tell_raw(api: TestClient, number: int, raw: str, name: str = "s"):
+    return api.post(
+        f"/v1/studies/{name}/trials/{number}/tell",
+        content=raw.encode(),
+        headers={"content-type": "application/json"},
+    )
+
+
+def state_of(api: TestClient, number: int, name: str = "s") -> str:
+    return api.get(f"/v1/studies/{name}/trials/{number}").json()["state"]
+
+
+def test_nan_and_infinity_are_422_and_leave_the_trial_running(api: TestClient) -> None:
+    """K6: JSON has no NaN token; Python's parser reads one, and it is refused."""
+    study(api)
+    n = ask(api)["number"]
+    for raw in (
+        '{"value": NaN}',
+        '{"value": Infinity}',
+        '{"value": -Infinity}',
+        '{"values": [NaN]}',
+        '{"value": 1e999}',
+    ):
+        answer = tell_raw(api, n, raw)
+        assert answer.status_code == 422, raw
+        assert answer.json()["type"].endswith("invalid-value")
+        assert state_of(api, n) == "running"
+    assert tell_raw(api, n, '{"state": "fail"}').json()["state"] == "fail"
+
+
+def test_legacy_nan_and_inf_scores_are_422(api: TestClient) -> None:
+    study(api)
+    n = api.get("/optunapi/hparams/s").json()["trial_id"]
+    for score in ("nan", "inf", "-inf", "NaN", "abc"):
+        assert api.get(f"/optunapi/score/s?trial_id={n}&score={score}").status_code == 422
+    assert state_of(api, n) == "running"
+    assert api.get(f"/optunapi/score/s?trial_id={n}&score=0.5").json()["best_score"] == 0.5
+
+
+def test_same_tell_twice_is_200_and_a_different_one_409(api: TestClient) -> None:
+    """K7: the stored value never changes."""
+    study(api)
+    n = ask(api)["number"]
+    first = tell_raw(api, n, '{"value": 1.0}')
+    again = tell_raw(api, n, '{"value": 1}')
+    other = tell_raw(api, n, '{"value": 2.0}')
+    assert (first.status_code, again.status_code, other.status_code) == (200, 200, 409)
+    assert again.json() == first.json()
+    assert other.json()["stored"] == {"state": "complete", "values": [1.0], "value": 1.0}
+    assert "1.0" in other.json()["detail"]
+    fail = tell_raw(api, n, '{"state": "fail"}')
+    assert fail.status_code == 409
+    assert api.get(f"/v1/studies/s/trials/{n}").json()["values"] == [1.0]
+
+
+def test_value_count_must_match_directions(api: TestClient) -> None:
+    study(api, "mo", directions=["minimize", "maximize"])
+    n = ask(api, "mo")["number"]
+    for raw in ('{"value": 1}', '{"values": [1, 2, 3]}', "{}"):
+        assert tell_raw(api, n, raw, "mo").status_code == 422
+        assert state_of(api, n, "mo") == "running"
+    assert tell_raw(api, n, '{"values": [1, 2]}', "mo").json()["values"] == [1.0, 2.0]
+    assert tell_raw(api, n, '{"value": 1, "values": [1]}', "mo").status_code == 422
+
+
+def test_unknown_trial_and_unknown_study_are_404(api: TestClient) -> None:
+    study(api)
+    assert tell_raw(api, 7, '{"value": 1}').status_code == 404
+    assert api.get("/v1/studies/s/trials/7").status_code == 404
+    assert api.get("/optunapi/score/s?trial_id=7&score=1").status_code == 404
+    assert tell_raw(api, 0, '{"value": 1}', "nope").status_code == 404
+    assert api.get("/optunapi/hparams/nope").status_code == 404
+
+
+def test_a_worker_holding_a_trial_gets_it_back(api: TestClient) -> None:
+    study(api)
+    first = api.post("/v1/studies/s/trials", json={"worker": "gpu-1"})
+    again = api.post("/v1/studies/s/trials", json={"worker": "gpu-1"})
+    other = api.post("/v1/studies/s/trials", json={"worker": "gpu-2"})
+    assert (first.status_code, again.status_code, other.status_code) == (201, 200, 201)
+    assert again.json()["number"] == first.json()["number"] != other.json()["number"]
+    assert first.json()["worker"] == "gpu-1"
+    tell_raw(api, first.json()["number"], '{"value": 1}')
+    after = api.post("/v1/studies/s/trials", json={"worker": "gpu-1"})
+    assert after.status_code == 201 and after.json()["number"] not in (0, 1)
+
+
+def test_list_pages_by_number_and_filters_by_state(api: TestClient) -> None:
+    study(api)
+    for i in range(7):
+        n = ask(api)["number"]
+        if i % 2 == 0:
+            tell_raw(api, n, f'{{"value": {i}}}')
+    page = api.get("/v1/studies/s/trials", params={"offset": 2, "limit": 3}).json()
+    assert [t["number"] for t in page["trials"]] == [2, 3, 4] and page["total"] == 7
+    done = api.get("/v1/studies/s/trials", params={"state": "complete"}).json()
+    assert [t["number"] for t in done["trials"]] == [0, 2, 4, 6] and done["total"] == 4
+    assert api.get("/v1/studies/s/trials", params={"limit": 1001}).status_code == 422
+    assert api.get("/v1/studies/s/trials", params={"state": "done"}).status_code == 422
+    best = api.get("/v1/studies/s/best").json()["trials"]
+    assert [t["number"] for t in best] == [0]
+
+
+def test_best_follows_the_direction(api: TestClient) -> None:
+    study(api, "up", direction="maximize")
+    for v in (1.0, 5.0, 3.0):
+        tell_raw(api, ask(api, "up")["number"], json.dumps({"value": v}), "up")
+    assert api.get("/v1/studies/up/best").json()["trials"][0]["value"] == 5.0
+    assert api.get("/v1/studies/up").json()["best"]["value"] == 5.0
+
+
+def test_infeasible_trials_are_never_best(api: TestClient) -> None:
+    study(api)
+    tell_raw(api, ask(api)["number"], '{"value": 0.1, "constraints": [1.0]}')
+    tell_raw(api, ask(api)["number"], '{"value": 0.5, "constraints": [-1.0]}')
+    assert api.get("/v1/studies/s/best").json()["trials"][0]["value"] == 0.5
+
+
+def test_stepped_floats_are_short_decimals_everywhere(
+    api: TestClient, case_space, settings
+) -> None:
+    """K12: in the ask response, in GET .../trials and in the storage itself."""
+    study(
+        api, "k12", load_yaml(case_space("step-precision")), sampler={"type": "random", "seed": 0}
+    )
+    asked = [ask(api, "k12")["params"] for _ in range(40)]
+    for params in asked:
+        for v in params.values():
+            assert repr(v) == repr(round(v, 1)), params
+    listed = api.get("/v1/studies/k12/trials").json()["trials"]
+    assert [t["params"] for t in listed] == asked
+    stored = optuna.load_study(study_name="k12", storage=settings.storage)
+    assert [t.params for t in stored.trials] == asked
+
+
+def test_mixed_categorical_choices_keep_their_types_through_tpe(
+    api: TestClient, case_space
+) -> None:
+    """K10: no sampler crash after a few trials; every value one of the exact choices."""
+    space = load_yaml(case_space("mixed-categorical"))
+    study(api, "k10", space, sampler={"type": "tpe", "seed": 1})
+    choices = {k: [json.dumps(c) for c in v["choices"]] for k, v in space.items()}
+    seen: dict[str, set[str]] = {k: set() for k in space}
+    for i in range(30):
+        trial = ask(api, "k10")
+        for k, v in trial["params"].items():
+            assert json.dumps(v) in choices[k]
+            seen[k].add(json.dumps(v))
+        tell_raw(api, trial["number"], json.dumps({"value": i % 7}), "k10")
+    assert seen["flag"] == {"1", "true"}  # 1 and true are both handed out
+
+
+def test_conditional_params_and_samples_inside_the_space(api: TestClient) -> None:
+    space = {
+        "optimizer": {"type": "categorical", "choices": ["sgd", "adam"]},
+        "momentum": {"type": "float", "low": 0.0, "high": 0.99, "when": {"optimizer": "sgd"}},
+        "layers": {"type": "int", "low": 1, "high": 9, "step": 2},
+        "lr": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
+    }
+    study(api, "cond", space, sampler={"type": "tpe", "seed": 5})
+    model = build_definition(space).space
+    for i in range(25):
+        trial = ask(api, "cond")
+        params = trial["params"]
+        assert ("momentum" in params) == (params["optimizer"] == "sgd")
+        assert model.check_params(params) == []
+        tell_raw(api, trial["number"], json.dumps({"value": params["lr"] * i}), "cond")
+
+
+def test_tell_body_is_checked(api: TestClient) -> None:
+    study(api)
+    n = ask(api)["number"]
+    assert tell_raw(api, n, '{"value": 1, "colour": 2}').status_code == 422
+    assert tell_raw(api, n, '{"value": "1"}').status_code == 422
+    assert tell_raw(api, n, '{"state": "pruned", "value": 1}').status_code == 422
+    assert tell_raw(api, n, '{"state": "done"}').status_code == 422
+    assert state_of(api, n) == "running"
+    assert tell_raw(api, n, '{"state": "pruned"}').json()["state"] == "pruned"
+
+
+def test_legacy_route_serves_a_study_created_through_v1(api: TestClient) -> None:
+    study(api, "v1made")
+    hp = api.get("/optunapi/hparams/v1made").json()
+    assert hp["model_name"] == "v1made" and set(hp["params"]) == {"x"}
+    assert hp["running_trials"] == 1 and hp["completed_trials"] == 0
