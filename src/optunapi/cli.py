@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import socket
@@ -84,7 +85,11 @@ def _serve(args: argparse.Namespace) -> int:
         f"(storage {settings.storage}, config {settings.config_dir})",
         flush=True,
     )
-    config = uvicorn.Config(create_app(settings), log_level=args.log_level)
+    # Only the line above goes to stdout, so a parent may read it and leave the pipe alone;
+    # uvicorn's logs, its access log included, go to stderr.
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    config = uvicorn.Config(create_app(settings), log_level=args.log_level, log_config=log_config)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 
