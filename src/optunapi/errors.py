@@ -17,7 +17,8 @@ raised::
     ├── ConflictError                 409
     │   ├── StudyDefinitionConflictError
     │   ├── TrialFinishedError
-    │   └── TrialNotRunningError
+    │   ├── TrialNotRunningError
+    │   └── TrialExpiredError
     ├── StorageBusyError              503 (with Retry-After)
     └── InternalServerError           500 (a server fault, never a client's input)
 """
@@ -161,6 +162,14 @@ class TrialNotRunningError(ConflictError):
 
     slug = "trial-not-running"
     title = "Trial not running"
+
+
+class TrialExpiredError(ConflictError):
+    """The trial's lease expired and its params were handed to another worker: stop working on
+    it; this result was not stored."""
+
+    slug = "trial-expired"
+    title = "Trial lease expired"
 
 
 class StorageBusyError(OptunapiError):

@@ -68,6 +68,25 @@ class TrialTell(_In):
         return None if self.value is None else [self.value]
 
 
+class TrialReport(_In):
+    """``POST .../trials/{number}/report``: an intermediate value at a step."""
+
+    step: int = Field(ge=0)
+    value: FiniteFloat
+
+
+class PruneAdvice(BaseModel):
+    """The answer to a report."""
+
+    should_prune: bool
+
+
+class Lease(BaseModel):
+    """The answer to a heartbeat."""
+
+    lease_expires_at: datetime
+
+
 class StateCounts(BaseModel):
     """How many trials a study holds in each state."""
 

@@ -72,7 +72,12 @@ def test_same_tell_twice_is_200_and_a_different_one_409(api: TestClient) -> None
     other = tell_raw(api, n, '{"value": 2.0}')
     assert (first.status_code, again.status_code, other.status_code) == (200, 200, 409)
     assert again.json() == first.json()
-    assert other.json()["stored"] == {"state": "complete", "values": [1.0], "value": 1.0}
+    assert other.json()["stored"] == {
+        "number": n,
+        "state": "complete",
+        "values": [1.0],
+        "value": 1.0,
+    }
     assert "1.0" in other.json()["detail"]
     fail = tell_raw(api, n, '{"state": "fail"}')
     assert fail.status_code == 409

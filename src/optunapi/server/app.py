@@ -11,8 +11,10 @@ from starlette.concurrency import run_in_threadpool
 from optunapi import __version__
 from optunapi.server import problems
 from optunapi.server.routes import health, legacy, studies, trials
+from optunapi.server.services.leases import Leases, Reaper
 from optunapi.server.services.studies import Studies
 from optunapi.server.services.trials import Trials
+from optunapi.server.services.views import Views
 from optunapi.server.settings import Settings
 from optunapi.server.storage import open_storage
 
@@ -29,10 +31,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         storage = await run_in_threadpool(open_storage, settings.storage, settings.busy_timeout)
+        studies = Studies(storage, settings.config_dir)
+        leases = Leases(studies, settings.lease_seconds)
+        views = Views(studies, leases)
         app.state.settings = settings
-        app.state.studies = Studies(storage, settings.config_dir)
-        app.state.trials = Trials(app.state.studies)
-        yield
+        app.state.studies = studies
+        app.state.views = views
+        app.state.trials = Trials(studies, leases, views)
+        reaper = Reaper(leases, settings.reap_interval)
+        reaper.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(reaper.stop)
 
     app = FastAPI(
         title="optunapi",

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from optunapi.server.services.studies import Studies
 from optunapi.server.services.trials import Trials
+from optunapi.server.services.views import Views
 from optunapi.server.settings import Settings
 
 
@@ -19,10 +20,15 @@ def _trials(request: Request) -> Trials:
     return request.app.state.trials  # type: ignore[no-any-return]
 
 
+def _views(request: Request) -> Views:
+    return request.app.state.views  # type: ignore[no-any-return]
+
+
 def _settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
 StudiesDep = Annotated[Studies, Depends(_studies)]
 TrialsDep = Annotated[Trials, Depends(_trials)]
+ViewsDep = Annotated[Views, Depends(_views)]
 SettingsDep = Annotated[Settings, Depends(_settings)]

@@ -21,6 +21,15 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535, description="0 picks a free port.")
+    lease_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="Lease of a running trial when its study sets none: a trial whose worker "
+        "sends no heartbeat, report or tell for this long is failed.",
+    )
+    reap_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between two passes of the lease reaper."
+    )
     busy_timeout: float = Field(
         default=10.0, gt=0, description="Seconds a write waits for a busy database before a 503."
     )

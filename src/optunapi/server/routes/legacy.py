@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from optunapi.schemas import LegacyHparams, LegacyScore, TrialTell
-from optunapi.server.deps import StudiesDep, TrialsDep
+from optunapi.server.deps import StudiesDep, TrialsDep, ViewsDep
 
 router = APIRouter(tags=["legacy"])
 # The seed README also spelled the prefix "/optuna"; both are served, one is documented.
@@ -20,14 +20,16 @@ def ping_server() -> str:
     return PING_MESSAGE
 
 
-def read_hparams(model_name: str, studies: StudiesDep, trials: TrialsDep) -> LegacyHparams:
+def read_hparams(
+    model_name: str, studies: StudiesDep, trials: TrialsDep, views: ViewsDep
+) -> LegacyHparams:
     """Create or load the study defined by ``{config_dir}/{model_name}.yaml`` and ask a trial.
 
     ``trial_id`` is the number of the trial this request created.
     """
     entry = studies.for_legacy(model_name)
-    trial = trials.read(entry, trials.ask_legacy(entry))
-    counts = trials.counts(entry)
+    trial = views.read(entry, trials.ask_legacy(entry))
+    counts = views.counts(entry)
     return LegacyHparams(
         model_name=model_name,
         trial_id=trial.number,
@@ -43,13 +45,14 @@ def send_score(
     score: Annotated[float, Query(allow_inf_nan=False)],
     studies: StudiesDep,
     trials: TrialsDep,
+    views: ViewsDep,
 ) -> LegacyScore:
     """Tell trial ``trial_id`` the value ``score``; answer with the study's best so far."""
     trial = trials.tell(model_name, trial_id, TrialTell(value=score))
     entry = studies.get(model_name)
-    best = trials.best(entry)
-    best_read = trials.read(entry, best[0]) if best else None
-    counts = trials.counts(entry)
+    best = views.best(entry)
+    best_read = views.read(entry, best[0]) if best else None
+    counts = views.counts(entry)
     return LegacyScore(
         model_name=model_name,
         trial_id=trial.number,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from optunapi.schemas import BestTrials, Problem, StudyCreate, StudyList, StudyRead
-from optunapi.server.deps import StudiesDep, TrialsDep
+from optunapi.server.deps import StudiesDep, ViewsDep
 from optunapi.space import build_definition
 
 router = APIRouter(
@@ -17,26 +17,26 @@ router = APIRouter(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_study(
-    body: StudyCreate, response: Response, studies: StudiesDep, trials: TrialsDep
+    body: StudyCreate, response: Response, studies: StudiesDep, views: ViewsDep
 ) -> StudyRead:
     """Create a study; 200 if it exists with the same definition, 409 if with another."""
     definition = build_definition(body.space, **body.options())
     entry, created = studies.create(body.name, definition)
     if not created:
         response.status_code = status.HTTP_200_OK
-    return trials.describe(entry)
+    return views.describe(entry)
 
 
 @router.get("")
-def list_studies(trials: TrialsDep) -> StudyList:
+def list_studies(views: ViewsDep) -> StudyList:
     """Every study with its trial counts per state."""
-    return StudyList(studies=trials.summaries())
+    return StudyList(studies=views.summaries())
 
 
 @router.get("/{name}")
-def get_study(name: str, studies: StudiesDep, trials: TrialsDep) -> StudyRead:
+def get_study(name: str, studies: StudiesDep, views: ViewsDep) -> StudyRead:
     """A study: its definition, counts per state and best trial(s)."""
-    return trials.describe(studies.get(name))
+    return views.describe(studies.get(name))
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
@@ -47,7 +47,7 @@ def delete_study(name: str, studies: StudiesDep) -> Response:
 
 
 @router.get("/{name}/best")
-def best_trials(name: str, studies: StudiesDep, trials: TrialsDep) -> BestTrials:
+def best_trials(name: str, studies: StudiesDep, views: ViewsDep) -> BestTrials:
     """The best trial, or the Pareto front; empty when no trial is complete."""
     entry = studies.get(name)
-    return BestTrials(trials=[trials.read(entry, t) for t in trials.best(entry)])
+    return BestTrials(trials=[views.read(entry, t) for t in views.best(entry)])

@@ -1,4 +1,4 @@
-"""``/v1/studies/{name}/trials``: ask, tell, list and read trials."""
+"""``/v1/studies/{name}/trials``: ask, tell, heartbeat, report, list and read trials."""
 
 from __future__ import annotations
 
@@ -6,8 +6,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
 
-from optunapi.schemas import Problem, TrialAsk, TrialList, TrialRead, TrialStateName, TrialTell
-from optunapi.server.deps import TrialsDep
+from optunapi.schemas import (
+    Lease,
+    Problem,
+    PruneAdvice,
+    TrialAsk,
+    TrialList,
+    TrialRead,
+    TrialReport,
+    TrialStateName,
+    TrialTell,
+)
+from optunapi.server.deps import TrialsDep, ViewsDep
 
 router = APIRouter(
     prefix="/v1/studies/{name}/trials",
@@ -37,20 +47,32 @@ def tell(name: str, number: Number, body: TrialTell, trials: TrialsDep) -> Trial
     return trials.tell(name, number, body)
 
 
+@router.post("/{number}/heartbeat")
+def heartbeat(name: str, number: Number, trials: TrialsDep) -> Lease:
+    """Renew the trial's lease; 409 when it is no longer running (stop working on it)."""
+    return Lease(lease_expires_at=trials.heartbeat(name, number))
+
+
+@router.post("/{number}/report")
+def report(name: str, number: Number, body: TrialReport, trials: TrialsDep) -> PruneAdvice:
+    """Store an intermediate value and renew the lease; says whether to prune the trial."""
+    return PruneAdvice(should_prune=trials.report(name, number, body.step, body.value))
+
+
 @router.get("")
 def list_trials(
     name: str,
-    trials: TrialsDep,
+    views: ViewsDep,
     state: TrialStateName | None = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> TrialList:
     """A page of the study's trials, ordered by number."""
-    page, total = trials.page(name, state, offset, limit)
+    page, total = views.page(name, state, offset, limit)
     return TrialList(trials=page, total=total)
 
 
 @router.get("/{number}")
-def get_trial(name: str, number: Number, trials: TrialsDep) -> TrialRead:
+def get_trial(name: str, number: Number, views: ViewsDep) -> TrialRead:
     """One trial."""
-    return trials.get(name, number)
+    return views.get(name, number)

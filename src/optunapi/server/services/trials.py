@@ -1,55 +1,41 @@
-"""Trials: ask, tell, read. Every Optuna call on a trial lives here."""
+"""Trials: ask, tell, heartbeat, report. Every Optuna write to a trial lives here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import datetime, timezone
+import time
+from collections.abc import Sequence
+from datetime import datetime
 
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from optunapi.errors import (
-    ConflictError,
     InvalidValueError,
-    StudyNotFoundError,
+    TrialExpiredError,
     TrialFinishedError,
-    TrialNotFoundError,
     TrialNotRunningError,
 )
-from optunapi.schemas import (
-    StateCounts,
-    StudyRead,
-    StudySummary,
-    TrialRead,
-    TrialStateName,
-    TrialTell,
-)
-from optunapi.server.services.sampling import decode, suggest_all
+from optunapi.schemas import TrialRead, TrialTell
+from optunapi.server.services.leases import FAIL_REASON, RETRIED_AS, Leases
+from optunapi.server.services.sampling import suggest_all
 from optunapi.server.services.studies import Studies, StudyEntry
+from optunapi.server.services.views import STATE_NAMES, STATES, WORKER_KEY, Views
 from optunapi.server.storage import CONSTRAINTS_KEY
 
-WORKER_KEY = "optunapi:worker"
-
-_STATE_NAMES: dict[TrialState, TrialStateName] = {
-    TrialState.RUNNING: "running",
-    TrialState.WAITING: "waiting",
-    TrialState.COMPLETE: "complete",
-    TrialState.PRUNED: "pruned",
-    TrialState.FAIL: "fail",
-}
-_STATES = {name: state for state, name in _STATE_NAMES.items()}
+LATE_RESULT_OF = "late_result_of"
 
 
 class Trials:
     """Ask-and-tell over HTTP for the studies of one storage."""
 
-    def __init__(self, studies: Studies) -> None:
+    def __init__(self, studies: Studies, leases: Leases, views: Views) -> None:
         self._studies = studies
         self._storage = studies.storage
+        self._leases = leases
+        self._views = views
 
     def ask(self, name: str, worker: str | None = None) -> tuple[TrialRead, bool]:
-        """Start a trial with freshly sampled params.
+        """Start a trial: a queued one (a retry) if any, else one with freshly sampled params.
 
         A ``worker`` that already holds a RUNNING trial of this study gets that trial back, so
         a restarted process resumes its trial instead of leaking it.
@@ -58,152 +44,89 @@ class Trials:
             The trial, and whether it was created by this call.
         """
         entry = self._studies.get(name)
-        with self._study_gone(entry), entry.lock:
+        with self._views.study_gone(entry), entry.lock:
+            self._leases.reap_expired(entry)
             if worker is not None:
                 held = self._held_by(entry, worker)
                 if held is not None:
-                    return self.read(entry, held), False
-            return self.read(entry, self._new_trial(entry, worker)), True
+                    return self._views.read(entry, held), False
+            return self._views.read(entry, self._new_trial(entry, worker)), True
 
     def ask_legacy(self, entry: StudyEntry) -> FrozenTrial:
         """Start a trial for the legacy route."""
-        with self._study_gone(entry), entry.lock:
+        with self._views.study_gone(entry), entry.lock:
+            self._leases.reap_expired(entry)
             return self._new_trial(entry, None)
 
     def tell(self, name: str, number: int, outcome: TrialTell) -> TrialRead:
         """Finish a trial. An identical repeat answers the stored trial; a different one is a 409.
 
+        A result for a trial reaped after its lease expired is still stored when no other
+        worker took its params over (see ``_tell_late``).
+
         Raises:
             InvalidValueError: the values do not fit the study; the trial stays RUNNING.
             TrialFinishedError: finished with another outcome, which is left as it was.
+            TrialExpiredError: reaped, and its params handed to another worker.
         """
         entry = self._studies.get(name)
-        with self._study_gone(entry), entry.lock:
-            frozen = self._trial(entry, number)
-            values = outcome.all_values()
-            state = _STATES[outcome.state]
-            if frozen.state.is_finished():
-                self._check_repeat(entry, frozen, state, values, outcome.constraints)
-                return self.read(entry, frozen)
-            if frozen.state != TrialState.RUNNING:
+        with self._views.study_gone(entry), entry.lock:
+            frozen = self._views.trial(entry, number)
+            state, values = STATES[outcome.state], outcome.all_values()
+            if frozen.state == TrialState.WAITING:
                 raise TrialNotRunningError(
-                    f"Trial {number} of study {name!r} is {_STATE_NAMES[frozen.state]}: it has "
-                    "not been handed out yet, so it cannot be told."
+                    f"Trial {number} of study {name!r} is waiting: it has not been handed out "
+                    "yet, so it cannot be told."
                 )
-            self._check_values(entry, state, values)
-            trial_id = frozen._trial_id
-            if outcome.user_attrs:
-                for key, value in outcome.user_attrs.items():
-                    self._storage.set_trial_user_attr(trial_id, key, value)
-            if outcome.constraints is not None:
-                self._storage.set_trial_system_attr(
-                    trial_id, CONSTRAINTS_KEY, list(outcome.constraints)
-                )
-            try:
-                entry.study.tell(number, values, state=state)
-            except UpdateFinishedTrialError:  # finished by another replica meanwhile
-                frozen = self._trial(entry, number)
-                self._check_repeat(entry, frozen, state, values, outcome.constraints)
-            return self.read(entry, self._trial(entry, number))
+            if frozen.state == TrialState.RUNNING:
+                self._check_values(entry, state, values)
+                self._finish(entry, frozen, outcome)
+                return self._views.read(entry, self._views.trial(entry, number))
+            if frozen.user_attrs.get(FAIL_REASON) == "stale" and state != TrialState.FAIL:
+                return self._tell_late(entry, frozen, outcome)
+            self._check_repeat(entry, frozen, state, values, outcome.constraints)
+            return self._views.read(entry, frozen)
 
-    def get(self, name: str, number: int) -> TrialRead:
-        """One trial of a study."""
+    def heartbeat(self, name: str, number: int) -> datetime:
+        """Renew a RUNNING trial's lease; returns when it now expires.
+
+        Raises:
+            TrialNotRunningError: the trial is finished or was reaped: stop working on it.
+        """
         entry = self._studies.get(name)
-        with self._study_gone(entry):
-            return self.read(entry, self._trial(entry, number))
+        with self._views.study_gone(entry), entry.lock:
+            return self._leases.renew(entry, self._running(entry, number))
 
-    def page(
-        self, name: str, state: TrialStateName | None, offset: int, limit: int
-    ) -> tuple[list[TrialRead], int]:
-        """One page of a study's trials, ordered by number, and how many match in all."""
+    def report(self, name: str, number: int, step: int, value: float) -> bool:
+        """Store an intermediate value, renew the lease; returns whether to prune the trial."""
         entry = self._studies.get(name)
-        states = None if state is None else (_STATES[state],)
-        with self._study_gone(entry):
-            trials = self._storage.get_all_trials(entry.study_id, deepcopy=False, states=states)
-        trials = sorted(trials, key=lambda t: t.number)
-        return [self.read(entry, t) for t in trials[offset : offset + limit]], len(trials)
-
-    def best(self, entry: StudyEntry) -> list[FrozenTrial]:
-        """The best feasible trial, or the Pareto front; empty when none is complete."""
-        with self._study_gone(entry):
+        with self._views.study_gone(entry), entry.lock:
+            frozen = self._running(entry, number)
+            self._storage.set_trial_intermediate_value(frozen._trial_id, step, value)
+            self._leases.renew(entry, frozen)
             if entry.definition.is_multi_objective:
-                return sorted(entry.study.best_trials, key=lambda t: t.number)
-            trials = self._storage.get_all_trials(
-                entry.study_id, deepcopy=False, states=(TrialState.COMPLETE,)
-            )
-        feasible = [t for t in trials if _feasible(t)]
-        if not feasible:
-            return []
-        sign = -1.0 if entry.definition.directions[0] == "maximize" else 1.0
-        return [min(feasible, key=lambda t: (sign * t.values[0], t.number))]
+                return False  # Optuna's pruners are defined for one objective
+            frozen = self._views.trial(entry, number)
+            return bool(entry.study.pruner.prune(entry.study, frozen))
 
-    def counts(self, entry: StudyEntry) -> StateCounts:
-        """How many trials the study holds in each state."""
-        with self._study_gone(entry):
-            trials = self._storage.get_all_trials(entry.study_id, deepcopy=False)
-        counts: dict[str, int] = {}
-        for t in trials:
-            key = _STATE_NAMES[t.state]
-            counts[key] = counts.get(key, 0) + 1
-        return StateCounts(**counts)
-
-    def describe(self, entry: StudyEntry) -> StudyRead:
-        """A study as the API shows it: definition, counts per state, best trial(s)."""
-        definition = entry.definition
-        best = [self.read(entry, t) for t in self.best(entry)]
-        return StudyRead(
-            name=entry.name,
-            directions=list(definition.directions),
-            metric_names=_listed(definition.metric_names),
-            counts=self.counts(entry),
-            space=definition.space.to_dict(),
-            sampler=definition.sampler,
-            pruner=definition.pruner,
-            lease_seconds=definition.lease_seconds,
-            max_retries=definition.max_retries,
-            best=best[0] if best and not definition.is_multi_objective else None,
-            best_trials=best,
-        )
-
-    def summaries(self) -> list[StudySummary]:
-        """Every study in the storage with its counts per state, by name."""
-        out = []
-        for frozen in sorted(self._storage.get_all_studies(), key=lambda s: s.study_name):
-            try:
-                entry = self._studies.get(frozen.study_name)
-            except (ConflictError, StudyNotFoundError):
-                continue  # not an optunapi study, or deleted meanwhile
-            out.append(
-                StudySummary(
-                    name=entry.name,
-                    directions=list(entry.definition.directions),
-                    metric_names=_listed(entry.definition.metric_names),
-                    counts=self.counts(entry),
-                )
-            )
-        return out
-
-    def read(self, entry: StudyEntry, trial: FrozenTrial) -> TrialRead:
-        """A stored trial as the API shows it."""
-        space = entry.definition.space
-        params = {}
-        for p in space.params:
-            if p.name in trial.params:
-                params[p.name] = decode(p, trial.params[p.name])
-        constraints = trial.system_attrs.get(CONSTRAINTS_KEY)
-        return TrialRead(
-            number=trial.number,
-            state=_STATE_NAMES[trial.state],
-            params=params,
-            values=trial.values,
-            value=trial.values[0] if trial.values else None,
-            intermediate_values=dict(trial.intermediate_values),
-            datetime_start=_utc(trial.datetime_start),
-            datetime_complete=_utc(trial.datetime_complete),
-            worker=trial.system_attrs.get(WORKER_KEY),
-            lease_expires_at=None,
-            user_attrs=trial.user_attrs,
-            constraints=None if constraints is None else list(constraints),
+    def _running(self, entry: StudyEntry, number: int) -> FrozenTrial:
+        """Trial ``number`` if it is RUNNING with a live lease (an expired one is reaped now)."""
+        frozen = self._views.trial(entry, number)
+        now = time.time()
+        if frozen.state == TrialState.RUNNING and self._leases.expired(entry, frozen, now):
+            self._leases.reap(entry, frozen, now)
+            frozen = self._views.trial(entry, number)
+        if frozen.state == TrialState.RUNNING:
+            return frozen
+        why = f"is {STATE_NAMES[frozen.state]}"
+        if frozen.user_attrs.get(FAIL_REASON) == "stale":
+            last = frozen.user_attrs.get("last_heartbeat")
+            why = f"was failed when its lease expired (last heartbeat {last})"
+            if frozen.user_attrs.get(RETRIED_AS) is not None:
+                why += f" and re-queued as trial {frozen.user_attrs[RETRIED_AS]}"
+        raise TrialNotRunningError(
+            f"Trial {number} of study {entry.name!r} {why}: stop working on it.",
+            state=STATE_NAMES[frozen.state],
         )
 
     def _new_trial(self, entry: StudyEntry, worker: str | None) -> FrozenTrial:
@@ -218,21 +141,67 @@ class Trials:
             raise
         return self._storage.get_trial(trial._trial_id)
 
+    def _finish(self, entry: StudyEntry, frozen: FrozenTrial, outcome: TrialTell) -> None:
+        trial_id = frozen._trial_id
+        state, values = STATES[outcome.state], outcome.all_values()
+        for key, value in (outcome.user_attrs or {}).items():
+            self._storage.set_trial_user_attr(trial_id, key, value)
+        if outcome.constraints is not None:
+            self._storage.set_trial_system_attr(trial_id, CONSTRAINTS_KEY, outcome.constraints)
+        try:
+            entry.study.tell(frozen.number, values, state=state)
+        except UpdateFinishedTrialError:  # finished by another replica meanwhile
+            stored = self._views.trial(entry, frozen.number)
+            self._check_repeat(entry, stored, state, values, outcome.constraints)
+
+    def _tell_late(self, entry: StudyEntry, reaped: FrozenTrial, outcome: TrialTell) -> TrialRead:
+        """Store the result of a trial that was reaped after its lease expired.
+
+        The reaped trial stays failed (it is what happened to it). Its result goes to the retry
+        copy of its params if that copy is still waiting, else, when retries are off, to a new
+        trial with the same params; either carries ``late_result_of``. A copy another worker
+        already took makes this a 409: the result is not stored.
+        """
+        state, values = STATES[outcome.state], outcome.all_values()
+        self._check_values(entry, state, values)
+        trials = self._storage.get_all_trials(entry.study_id, deepcopy=False)
+        stored = [t for t in trials if t.user_attrs.get(LATE_RESULT_OF) == reaped.number]
+        if stored:
+            self._check_repeat(entry, stored[0], state, values, outcome.constraints)
+            return self._views.read(entry, stored[0])
+        copy_number = reaped.user_attrs.get(RETRIED_AS)
+        if copy_number is None:
+            template = create_trial(
+                state=TrialState.RUNNING,
+                params=reaped.params,
+                distributions=reaped.distributions,
+                user_attrs={LATE_RESULT_OF: reaped.number},
+            )
+            trial_id = self._storage.create_new_trial(entry.study_id, template_trial=template)
+        else:
+            copy = self._views.trial(entry, int(copy_number))
+            trial_id = copy._trial_id
+            if not (
+                copy.state == TrialState.WAITING
+                and self._storage.set_trial_state_values(trial_id, TrialState.RUNNING)
+            ):
+                raise TrialExpiredError(
+                    f"Trial {reaped.number} of study {entry.name!r} was failed when its lease "
+                    f"expired, and its params were handed out again as trial {copy_number} "
+                    f"(now {STATE_NAMES[copy.state]}); this result was not stored.",
+                    retried_as=int(copy_number),
+                )
+            self._storage.set_trial_user_attr(trial_id, LATE_RESULT_OF, reaped.number)
+        late = self._storage.get_trial(trial_id)
+        self._finish(entry, late, outcome)
+        return self._views.read(entry, self._storage.get_trial(trial_id))
+
     def _held_by(self, entry: StudyEntry, worker: str) -> FrozenTrial | None:
         running = self._storage.get_all_trials(
             entry.study_id, deepcopy=False, states=(TrialState.RUNNING,)
         )
         mine = [t for t in running if t.system_attrs.get(WORKER_KEY) == worker]
         return min(mine, key=lambda t: t.number) if mine else None
-
-    def _trial(self, entry: StudyEntry, number: int) -> FrozenTrial:
-        try:
-            trial_id = self._storage.get_trial_id_from_study_id_trial_number(entry.study_id, number)
-        except KeyError:
-            raise TrialNotFoundError(
-                f"Study {entry.name!r} has no trial number {number}."
-            ) from None
-        return self._storage.get_trial(trial_id)
 
     def _check_values(
         self, entry: StudyEntry, state: TrialState, values: Sequence[float] | None
@@ -254,7 +223,7 @@ class Trials:
                 )
         elif values is not None:
             raise InvalidValueError(
-                f"A {_STATE_NAMES[state]} trial takes no value: a pruned trial keeps its last "
+                f"A {STATE_NAMES[state]} trial takes no value: a pruned trial keeps its last "
                 "reported value, a failed one none.",
             )
 
@@ -269,12 +238,11 @@ class Trials:
         same = stored.state == state and (
             state == TrialState.PRUNED or _same_values(stored.values, values)
         )
-        stored_constraints = stored.system_attrs.get(CONSTRAINTS_KEY)
         if same and constraints is not None:
-            same = _same_values(stored_constraints, constraints)
+            same = _same_values(stored.system_attrs.get(CONSTRAINTS_KEY), constraints)
         if same:
             return
-        shown: str = _STATE_NAMES[stored.state]
+        shown: str = STATE_NAMES[stored.state]
         if stored.values:
             shown += " with " + ("value " if len(stored.values) == 1 else "values ")
             shown += ", ".join(repr(v) for v in stored.values)
@@ -282,39 +250,15 @@ class Trials:
             f"Trial {stored.number} of study {entry.name!r} is already {shown}; a trial has one "
             "outcome, so this different one was not stored.",
             stored={
-                "state": _STATE_NAMES[stored.state],
+                "number": stored.number,
+                "state": STATE_NAMES[stored.state],
                 "values": stored.values,
                 "value": stored.values[0] if stored.values else None,
             },
         )
-
-    @contextmanager
-    def _study_gone(self, entry: StudyEntry) -> Iterator[None]:
-        """Turn 'this study id no longer exists' (deleted by another request) into a 404."""
-        try:
-            yield
-        except KeyError as exc:
-            if "study" not in str(exc).lower() and "No study" not in str(exc):
-                raise
-            self._studies.forget(entry.name)
-            raise StudyNotFoundError(f"Study {entry.name!r} was deleted.") from None
-
-
-def _listed(names: Sequence[str] | None) -> list[str] | None:
-    return None if names is None else list(names)
-
-
-def _feasible(trial: FrozenTrial) -> bool:
-    constraints = trial.system_attrs.get(CONSTRAINTS_KEY)
-    return constraints is None or all(c <= 0 for c in constraints)
 
 
 def _same_values(a: Sequence[float] | None, b: Sequence[float] | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return list(a) == list(b)
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    # Optuna stores naive local times.
-    return None if moment is None else moment.astimezone(timezone.utc)

@@ -1,0 +1,157 @@
+"""Leases: no trial stays RUNNING after its worker went silent.
+
+Every RUNNING trial is leased for its study's ``lease_seconds`` from its start or its last
+heartbeat (``heartbeat`` and ``report`` renew it). When a lease has expired the trial is *reaped*:
+failed with the reason recorded in its user attrs, and, while the study allows retries, its params
+are queued again as a new WAITING trial that the next ask hands out.
+
+Reaping happens in a background thread and, for one study, before each of its asks (so an ask is
+never held back by a dead worker's trial, whatever the reaper's timing).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from optunapi.server.services.studies import Studies, StudyEntry
+from optunapi.server.storage import create_retry_copy
+
+# Where lease state lives: system attrs for the server, user attrs for what people should see.
+HEARTBEAT_KEY = "optunapi:heartbeat"
+FAIL_REASON = "fail_reason"
+RETRY_OF = "retry_of"
+RETRIED_AS = "retried_as"
+ATTEMPT = "attempt"
+
+_log = logging.getLogger("optunapi.server")
+
+
+class Leases:
+    """Lease arithmetic and reaping for the studies of one storage."""
+
+    def __init__(self, studies: Studies, default_seconds: float) -> None:
+        self._studies = studies
+        self._storage = studies.storage
+        self.default_seconds = default_seconds
+
+    def seconds(self, entry: StudyEntry) -> float:
+        """The lease of the study's trials."""
+        return entry.definition.lease_seconds or self.default_seconds
+
+    def last_heartbeat(self, trial: FrozenTrial) -> float:
+        """When the trial last showed life (epoch seconds): its last heartbeat, or its start."""
+        beat = trial.system_attrs.get(HEARTBEAT_KEY)
+        if beat is not None:
+            return float(beat)
+        assert trial.datetime_start is not None
+        return trial.datetime_start.timestamp()  # Optuna stores naive local times
+
+    def expires_at(self, entry: StudyEntry, trial: FrozenTrial) -> datetime | None:
+        """When a RUNNING trial's lease runs out (None for other states)."""
+        if trial.state != TrialState.RUNNING:
+            return None
+        return _utc(self.last_heartbeat(trial) + self.seconds(entry))
+
+    def expired(self, entry: StudyEntry, trial: FrozenTrial, now: float) -> bool:
+        """Whether a RUNNING trial's lease has run out."""
+        return self.last_heartbeat(trial) + self.seconds(entry) <= now
+
+    def renew(self, entry: StudyEntry, trial: FrozenTrial) -> datetime:
+        """Record a heartbeat now; returns the new expiry. The caller holds the study lock."""
+        now = time.time()
+        self._storage.set_trial_system_attr(trial._trial_id, HEARTBEAT_KEY, now)
+        return _utc(now + self.seconds(entry))
+
+    def reap_expired(self, entry: StudyEntry) -> int:
+        """Reap every expired RUNNING trial of the study; returns how many."""
+        now = time.time()
+        with entry.lock:
+            running = self._storage.get_all_trials(
+                entry.study_id, deepcopy=False, states=(TrialState.RUNNING,)
+            )
+            expired = [t for t in running if self.expired(entry, t, now)]
+            for trial in expired:
+                self.reap(entry, trial, now)
+        return len(expired)
+
+    def reap(self, entry: StudyEntry, trial: FrozenTrial, now: float) -> None:
+        """Fail a trial whose lease expired and queue a retry if the study allows one.
+
+        The caller holds the study lock.
+        """
+        attrs: dict[str, Any] = {
+            FAIL_REASON: "stale",
+            "last_heartbeat": _utc(self.last_heartbeat(trial)).isoformat(),
+            "lease_seconds": self.seconds(entry),
+            "reaped_at": _utc(now).isoformat(),
+        }
+        for key, value in attrs.items():
+            self._storage.set_trial_user_attr(trial._trial_id, key, value)
+        try:
+            entry.study.tell(trial.number, state=TrialState.FAIL)
+        except (UpdateFinishedTrialError, ValueError):
+            # Told meanwhile (by another replica): its outcome stands, it was not stale.
+            self._storage.set_trial_user_attr(trial._trial_id, FAIL_REASON, None)
+            return
+        attempt = int(trial.user_attrs.get(ATTEMPT, 0))
+        if attempt < entry.definition.max_retries:
+            copy_number = create_retry_copy(
+                self._storage,
+                entry.study_id,
+                trial,
+                user_attrs={RETRY_OF: trial.number, ATTEMPT: attempt + 1},
+            )
+            self._storage.set_trial_user_attr(trial._trial_id, RETRIED_AS, copy_number)
+        _log.info("reaped trial %d of %s (lease expired)", trial.number, entry.name)
+
+    def reap_all(self) -> int:
+        """One pass of the reaper over every study in the storage."""
+        reaped = 0
+        for summary in self._storage.get_all_studies():
+            try:
+                entry = self._studies.get(summary.study_name)
+            except Exception:
+                continue
+            try:
+                reaped += self.reap_expired(entry)
+            except KeyError:
+                self._studies.forget(entry.name)
+        return reaped
+
+
+class Reaper:
+    """The background thread that reaps expired trials every ``interval`` seconds."""
+
+    def __init__(self, leases: Leases, interval: float) -> None:
+        self._leases = leases
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="optunapi-reaper", daemon=True)
+
+    def start(self) -> None:
+        """Start reaping."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current pass."""
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._leases.reap_all()
+            except Exception:
+                # A busy or unreachable storage: the next pass tries again.
+                _log.warning("reaper pass failed", exc_info=True)
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc)
