@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.2.0"
 
-from optunapi.client import Client, Trial
+from optunapi.client import Client, Trial, TrialPruned
 from optunapi.errors import (
     ConflictError,
     InvalidSpaceError,
@@ -19,8 +19,10 @@ from optunapi.errors import (
     StorageBusyError,
     StudyDefinitionConflictError,
     StudyNotFoundError,
+    TrialExpiredError,
     TrialFinishedError,
     TrialNotFoundError,
+    TrialNotRunningError,
 )
 
 __all__ = [
@@ -35,7 +37,10 @@ __all__ = [
     "StudyDefinitionConflictError",
     "StudyNotFoundError",
     "Trial",
+    "TrialExpiredError",
     "TrialFinishedError",
     "TrialNotFoundError",
+    "TrialNotRunningError",
+    "TrialPruned",
     "__version__",
 ]

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from optunapi.client._sync import Client, Trial
+from optunapi.client._sync import Client, Trial, TrialPruned
 
-__all__ = ["Client", "Trial"]
+__all__ = ["Client", "Trial", "TrialPruned"]

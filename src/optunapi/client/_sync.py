@@ -3,25 +3,47 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from optunapi.errors import OptunapiError, ServerUnreachableError, StorageBusyError
+from optunapi.errors import (
+    OptunapiError,
+    ServerUnreachableError,
+    StorageBusyError,
+    TrialNotRunningError,
+)
 from optunapi.names import study_path, trial_path, trials_path
-from optunapi.schemas import BestTrials, StudyList, StudyRead, StudySummary, TrialList, TrialRead
+from optunapi.schemas import (
+    BestTrials,
+    Lease,
+    PruneAdvice,
+    StudyList,
+    StudyRead,
+    StudySummary,
+    TrialList,
+    TrialRead,
+)
 from optunapi.space import load_yaml
 
 Objective = Callable[[dict[str, Any]], "float | Sequence[float]"]
 _PAGE = 1000
 
 
+class TrialPruned(Exception):
+    """Raised by ``Trial.report`` when the study's pruner stops the trial; ``Client.trial()``
+    catches it and tells the trial ``pruned``."""
+
+
 class Trial:
-    """A trial handed out by ``Client.trial()``: its ``params``, and ``tell`` for its outcome."""
+    """A trial handed out by ``Client.trial()``: its ``params``, ``report`` for intermediate
+    values, ``tell`` for its outcome. Its lease is renewed in the background while it runs."""
 
     def __init__(self, client: Client, study: str, read: TrialRead) -> None:
         self.client = client
@@ -29,6 +51,15 @@ class Trial:
         self.number = read.number
         self.params: dict[str, Any] = read.params
         self.told: TrialRead | None = None
+        #: Set when the server says the trial is no longer running (its lease expired).
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._lease_expires_at = read.lease_expires_at
+
+    def report(self, step: int, value: float) -> None:
+        """Report an intermediate value; raises ``TrialPruned`` when the trial should stop."""
+        if self.client.report(self.study, self.number, step, value):
+            raise TrialPruned(f"trial {self.number} pruned at step {step}")
 
     def tell(self, value: float | Sequence[float], **fields: Any) -> TrialRead:
         """Complete the trial with one objective value, or a sequence for several objectives."""
@@ -42,6 +73,23 @@ class Trial:
         """Record that the trial failed."""
         self.told = self.client.tell(self.study, self.number, state="fail", **fields)
         return self.told
+
+    def _heartbeat_every(self) -> float:
+        if self._lease_expires_at is None:
+            return 60.0
+        remaining = (self._lease_expires_at - datetime.now(timezone.utc)).total_seconds()
+        return max(0.2, remaining / 3)
+
+    def _keep_alive(self) -> None:
+        """Heartbeat at a third of the lease until stopped or told the trial is gone."""
+        while not self._stop.wait(self._heartbeat_every()):
+            try:
+                self._lease_expires_at = self.client.heartbeat(self.study, self.number)
+            except TrialNotRunningError:
+                self.lost.set()
+                return
+            except OptunapiError:
+                continue  # unreachable or busy for now: the next beat tries again
 
 
 class Client:
@@ -159,6 +207,21 @@ class Client:
         response = self._request("POST", f"{trial_path(study, number)}/tell", json=body)
         return TrialRead.model_validate(response.json())
 
+    def heartbeat(self, study: str, number: int) -> datetime:
+        """Renew a trial's lease; returns when it now expires.
+
+        Raises:
+            TrialNotRunningError: the trial is finished or was reaped: stop working on it.
+        """
+        response = self._request("POST", f"{trial_path(study, number)}/heartbeat")
+        return Lease.model_validate(response.json()).lease_expires_at
+
+    def report(self, study: str, number: int, step: int, value: float) -> bool:
+        """Report an intermediate value (renewing the lease); returns whether to prune."""
+        body = {"step": step, "value": value}
+        response = self._request("POST", f"{trial_path(study, number)}/report", json=body)
+        return PruneAdvice.model_validate(response.json()).should_prune
+
     def trial_info(self, study: str, number: int) -> TrialRead:
         """One trial."""
         return TrialRead.model_validate(self._request("GET", trial_path(study, number)).json())
@@ -192,12 +255,20 @@ class Client:
                 trial.tell(train(**trial.params))
         """
         handle = Trial(self, study, self.ask(study, worker))
+        beating = threading.Thread(target=handle._keep_alive, daemon=True)
+        beating.start()
         try:
             yield handle
+        except TrialPruned:
+            if handle.told is None:
+                handle.told = self.tell(study, handle.number, state="pruned")
         except BaseException as exc:
             if handle.told is None:
                 handle.fail(user_attrs={"error": f"{type(exc).__name__}: {exc}"[:1000]})
             raise
+        finally:
+            handle._stop.set()
+            beating.join()
         if handle.told is None:
             handle.fail(user_attrs={"error": "the trial's block ended without a tell"})
 
@@ -229,7 +300,7 @@ class Client:
     ) -> httpx.Response:
         # A POST that creates (an anonymous ask) is retried only when it surely did not arrive.
         if idempotent is None:
-            idempotent = method != "POST" or path.endswith("/tell") or path == "/v1/studies"
+            idempotent = method != "POST" or not path.endswith("/trials")
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             response: httpx.Response | None = None

@@ -20,7 +20,7 @@ from optunapi.errors import (
 )
 from optunapi.errors import RequestValidationError as InvalidRequestError
 from optunapi.names import check_study_name
-from optunapi.server.storage import is_storage_error
+from optunapi.server.storage import STORAGE_ERRORS
 
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 1
@@ -90,15 +90,20 @@ def install(app: FastAPI) -> None:
             headers=exc.headers,
         )
 
+    async def _busy(request: Request, exc: Exception) -> JSONResponse:
+        _log.warning("storage busy or unreachable: %s", exc)
+        return render(
+            StorageBusyError(
+                "The storage is busy or unreachable; nothing was changed by this request. "
+                f"Retry after {RETRY_AFTER_SECONDS} s.",
+            )
+        )
+
+    # Registered by class, so Starlette answers them without re-raising as a server error.
+    for storage_error in STORAGE_ERRORS:
+        app.add_exception_handler(storage_error, _busy)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if is_storage_error(exc):
-            _log.warning("storage busy or unreachable: %s", exc)
-            return render(
-                StorageBusyError(
-                    "The storage is busy or unreachable; nothing was changed by this request. "
-                    f"Retry after {RETRY_AFTER_SECONDS} s.",
-                )
-            )
         _log.exception("unexpected error on %s %s", request.method, request.url.path)
         return render(InternalServerError("The server failed; this is a bug in optunapi."))

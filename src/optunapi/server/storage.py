@@ -79,8 +79,9 @@ def redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def is_storage_error(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database is busy or out of reach, rather than the request bad."""
-    return isinstance(
-        exc, (optuna.exceptions.StorageInternalError, sa_exc.OperationalError, sa_exc.TimeoutError)
-    )
+# What the storage raises when the database is busy past its timeout, or out of reach.
+STORAGE_ERRORS: tuple[type[Exception], ...] = (
+    optuna.exceptions.StorageInternalError,
+    sa_exc.OperationalError,
+    sa_exc.TimeoutError,
+)

@@ -30,6 +30,7 @@ RETRY_OF = "retry_of"
 RETRIED_AS = "retried_as"
 ATTEMPT = "attempt"
 
+_ASK_REAP_GAP = 1.0
 _log = logging.getLogger("optunapi.server")
 
 
@@ -69,10 +70,20 @@ class Leases:
         self._storage.set_trial_system_attr(trial._trial_id, HEARTBEAT_KEY, now)
         return _utc(now + self.seconds(entry))
 
+    def reap_due(self, entry: StudyEntry) -> None:
+        """Reap the study's expired trials unless that was done in the last second.
+
+        Called before each ask, so that asks do not wait for the background pass, without
+        reading every running trial on every ask.
+        """
+        if time.monotonic() - entry.last_reaped >= _ASK_REAP_GAP:
+            self.reap_expired(entry)
+
     def reap_expired(self, entry: StudyEntry) -> int:
         """Reap every expired RUNNING trial of the study; returns how many."""
         now = time.time()
         with entry.lock:
+            entry.last_reaped = time.monotonic()
             running = self._storage.get_all_trials(
                 entry.study_id, deepcopy=False, states=(TrialState.RUNNING,)
             )
@@ -92,23 +103,24 @@ class Leases:
             "lease_seconds": self.seconds(entry),
             "reaped_at": _utc(now).isoformat(),
         }
-        for key, value in attrs.items():
-            self._storage.set_trial_user_attr(trial._trial_id, key, value)
-        try:
-            entry.study.tell(trial.number, state=TrialState.FAIL)
-        except (UpdateFinishedTrialError, ValueError):
-            # Told meanwhile (by another replica): its outcome stands, it was not stale.
-            self._storage.set_trial_user_attr(trial._trial_id, FAIL_REASON, None)
-            return
         attempt = int(trial.user_attrs.get(ATTEMPT, 0))
         if attempt < entry.definition.max_retries:
-            copy_number = create_retry_copy(
+            # Queued before the trial is failed, so whoever sees it failed sees its retry too.
+            attrs[RETRIED_AS] = create_retry_copy(
                 self._storage,
                 entry.study_id,
                 trial,
                 user_attrs={RETRY_OF: trial.number, ATTEMPT: attempt + 1},
             )
-            self._storage.set_trial_user_attr(trial._trial_id, RETRIED_AS, copy_number)
+        for key, value in attrs.items():
+            self._storage.set_trial_user_attr(trial._trial_id, key, value)
+        try:
+            entry.study.tell(trial.number, state=TrialState.FAIL)
+        except (UpdateFinishedTrialError, ValueError):
+            # Told meanwhile by another replica: its outcome stands, it was not stale. (A retry
+            # copy queued above then runs once more: wasted work, never a lost result.)
+            self._storage.set_trial_user_attr(trial._trial_id, FAIL_REASON, None)
+            return
         _log.info("reaped trial %d of %s (lease expired)", trial.number, entry.name)
 
     def reap_all(self) -> int:

@@ -47,6 +47,8 @@ class StudyEntry:
     # Sampling and telling are serialized per study: Optuna's samplers are not thread-safe, and
     # the check-then-tell of a trial must be atomic.
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # When this process last looked for expired leases in the study (time.monotonic()).
+    last_reaped: float = 0.0
 
 
 class Studies:

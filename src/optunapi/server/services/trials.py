@@ -45,7 +45,7 @@ class Trials:
         """
         entry = self._studies.get(name)
         with self._views.study_gone(entry), entry.lock:
-            self._leases.reap_expired(entry)
+            self._leases.reap_due(entry)
             if worker is not None:
                 held = self._held_by(entry, worker)
                 if held is not None:
@@ -55,7 +55,7 @@ class Trials:
     def ask_legacy(self, entry: StudyEntry) -> FrozenTrial:
         """Start a trial for the legacy route."""
         with self._views.study_gone(entry), entry.lock:
-            self._leases.reap_expired(entry)
+            self._leases.reap_due(entry)
             return self._new_trial(entry, None)
 
     def tell(self, name: str, number: int, outcome: TrialTell) -> TrialRead:
@@ -191,6 +191,10 @@ class Trials:
                     f"(now {STATE_NAMES[copy.state]}); this result was not stored.",
                     retried_as=int(copy_number),
                 )
+            # A queued trial gets its params when asked; this one is claimed, so set them here.
+            for name, distribution in reaped.distributions.items():
+                internal = distribution.to_internal_repr(reaped.params[name])
+                self._storage.set_trial_param(trial_id, name, internal, distribution)
             self._storage.set_trial_user_attr(trial_id, LATE_RESULT_OF, reaped.number)
         late = self._storage.get_trial(trial_id)
         self._finish(entry, late, outcome)
