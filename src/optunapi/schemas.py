@@ -10,6 +10,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from optunapi.names import STUDY_NAME_PATTERN
+
+StudyName = Annotated[
+    str, Field(pattern=STUDY_NAME_PATTERN, description="A study name.", examples=["mnist-v2"])
+]
 # JSON has no NaN or infinity; Python's parser accepts the tokens anyway, so they are refused here.
 FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 TrialStateName = Literal["running", "waiting", "complete", "pruned", "fail"]
@@ -25,7 +30,7 @@ class _In(BaseModel):
 class StudyCreate(_In):
     """``POST /v1/studies``: a study name, its space and how to search it."""
 
-    name: str
+    name: StudyName
     space: dict[str, Any]
     direction: str | None = None
     directions: list[str] | None = None

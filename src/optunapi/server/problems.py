@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,9 +21,12 @@ from optunapi.errors import (
 )
 from optunapi.errors import RequestValidationError as InvalidRequestError
 from optunapi.names import check_study_name
+from optunapi.schemas import Problem
 from optunapi.server.storage import STORAGE_ERRORS
 
 PROBLEM_JSON = "application/problem+json"
+# Fields that hold a study name: their pattern errors are told as the naming rule.
+_NAMES = {("name",), ("model_name",)}
 RETRY_AFTER_SECONDS = 1
 _log = logging.getLogger("optunapi.server")
 
@@ -32,6 +36,17 @@ _NAMED = re.compile(
     r"^/(?:optunapi|optuna)/(?:hparams|score)/(?P<legacy>.*)$"
     r"|^/v1/studies/(?P<v1>.*?)(?:/(?:trials(?:/[^/]*(?:/[a-z]+)?)?|best|enqueue|export))?/?$"
 )
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI documentation of the problem answers a route may give."""
+    return {
+        status: {
+            "model": Problem,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
 
 
 def render(error: OptunapiError) -> JSONResponse:
@@ -61,6 +76,12 @@ def install(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         finite = any(e.get("type") == "finite_number" for e in exc.errors())
+        for e in exc.errors():
+            if e.get("type") == "string_pattern_mismatch" and e.get("loc", ())[-1:] in _NAMES:
+                try:
+                    check_study_name(str(e.get("input", "")))
+                except InvalidNameError as invalid:
+                    return render(invalid)
         cls = InvalidValueError if finite else InvalidRequestError
         where = "; ".join(f"{'.'.join(e['loc'])}: {e['message']}" for e in errors[:5])
         detail = f"The request is invalid ({where}); nothing was changed."

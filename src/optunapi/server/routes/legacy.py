@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from optunapi.schemas import LegacyHparams, LegacyScore, TrialTell
+from optunapi.schemas import LegacyHparams, LegacyScore, StudyName, TrialTell
 from optunapi.server.deps import StudiesDep, TrialsDep, ViewsDep
+from optunapi.server.problems import responses
 
 router = APIRouter(tags=["legacy"])
 # The seed README also spelled the prefix "/optuna"; both are served, one is documented.
@@ -21,7 +22,7 @@ def ping_server() -> str:
 
 
 def read_hparams(
-    model_name: str, studies: StudiesDep, trials: TrialsDep, views: ViewsDep
+    model_name: StudyName, studies: StudiesDep, trials: TrialsDep, views: ViewsDep
 ) -> LegacyHparams:
     """Create or load the study defined by ``{config_dir}/{model_name}.yaml`` and ask a trial.
 
@@ -40,7 +41,7 @@ def read_hparams(
 
 
 def send_score(
-    model_name: str,
+    model_name: StudyName,
     trial_id: Annotated[int, Query(ge=0)],
     score: Annotated[float, Query(allow_inf_nan=False)],
     studies: StudiesDep,
@@ -71,6 +72,14 @@ for _prefix in _PREFIXES:
     _shown = _prefix == "/optunapi"
     router.add_api_route(f"{_prefix}/ping", ping_server, include_in_schema=_shown)
     router.add_api_route(
-        f"{_prefix}/hparams/{{model_name}}", read_hparams, include_in_schema=_shown
+        f"{_prefix}/hparams/{{model_name}}",
+        read_hparams,
+        include_in_schema=_shown,
+        responses=responses(404, 409, 422, 503),
     )
-    router.add_api_route(f"{_prefix}/score/{{model_name}}", send_score, include_in_schema=_shown)
+    router.add_api_route(
+        f"{_prefix}/score/{{model_name}}",
+        send_score,
+        include_in_schema=_shown,
+        responses=responses(404, 409, 422, 503),
+    )

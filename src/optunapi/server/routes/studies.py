@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from optunapi.schemas import BestTrials, Problem, StudyCreate, StudyList, StudyRead
+from optunapi.schemas import BestTrials, StudyCreate, StudyList, StudyName, StudyRead
 from optunapi.server.deps import StudiesDep, ViewsDep
+from optunapi.server.problems import responses
 from optunapi.space import build_definition
 
 router = APIRouter(
     prefix="/v1/studies",
     tags=["studies"],
-    responses={code: {"model": Problem} for code in (404, 409, 422, 503)},
+    responses=responses(404, 409, 422, 503),
 )
 
 
@@ -34,20 +35,20 @@ def list_studies(views: ViewsDep) -> StudyList:
 
 
 @router.get("/{name}")
-def get_study(name: str, studies: StudiesDep, views: ViewsDep) -> StudyRead:
+def get_study(name: StudyName, studies: StudiesDep, views: ViewsDep) -> StudyRead:
     """A study: its definition, counts per state and best trial(s)."""
     return views.describe(studies.get(name))
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_study(name: str, studies: StudiesDep) -> Response:
+def delete_study(name: StudyName, studies: StudiesDep) -> Response:
     """Delete a study and all its trials."""
     studies.delete(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{name}/best")
-def best_trials(name: str, studies: StudiesDep, views: ViewsDep) -> BestTrials:
+def best_trials(name: StudyName, studies: StudiesDep, views: ViewsDep) -> BestTrials:
     """The best trial, or the Pareto front; empty when no trial is complete."""
     entry = studies.get(name)
     return BestTrials(trials=[views.read(entry, t) for t in views.best(entry)])

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Body, Path, Query, Response, status
 
 from optunapi.schemas import (
     Lease,
-    Problem,
     PruneAdvice,
+    StudyName,
     TrialAsk,
     TrialList,
     TrialRead,
@@ -18,18 +18,19 @@ from optunapi.schemas import (
     TrialTell,
 )
 from optunapi.server.deps import TrialsDep, ViewsDep
+from optunapi.server.problems import responses
 
 router = APIRouter(
     prefix="/v1/studies/{name}/trials",
     tags=["trials"],
-    responses={code: {"model": Problem} for code in (404, 409, 422, 503)},
+    responses=responses(404, 409, 422, 503),
 )
 Number = Annotated[int, Path(ge=0, description="The trial's number in its study.")]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def ask(
-    name: str,
+    name: StudyName,
     response: Response,
     trials: TrialsDep,
     body: Annotated[TrialAsk | None, Body()] = None,
@@ -42,26 +43,26 @@ def ask(
 
 
 @router.post("/{number}/tell")
-def tell(name: str, number: Number, body: TrialTell, trials: TrialsDep) -> TrialRead:
+def tell(name: StudyName, number: Number, body: TrialTell, trials: TrialsDep) -> TrialRead:
     """Finish a trial; an identical repeat is a 200, a different outcome a 409."""
     return trials.tell(name, number, body)
 
 
 @router.post("/{number}/heartbeat")
-def heartbeat(name: str, number: Number, trials: TrialsDep) -> Lease:
+def heartbeat(name: StudyName, number: Number, trials: TrialsDep) -> Lease:
     """Renew the trial's lease; 409 when it is no longer running (stop working on it)."""
     return Lease(lease_expires_at=trials.heartbeat(name, number))
 
 
 @router.post("/{number}/report")
-def report(name: str, number: Number, body: TrialReport, trials: TrialsDep) -> PruneAdvice:
+def report(name: StudyName, number: Number, body: TrialReport, trials: TrialsDep) -> PruneAdvice:
     """Store an intermediate value and renew the lease; says whether to prune the trial."""
     return PruneAdvice(should_prune=trials.report(name, number, body.step, body.value))
 
 
 @router.get("")
 def list_trials(
-    name: str,
+    name: StudyName,
     views: ViewsDep,
     state: TrialStateName | None = None,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -73,6 +74,6 @@ def list_trials(
 
 
 @router.get("/{number}")
-def get_trial(name: str, number: Number, views: ViewsDep) -> TrialRead:
+def get_trial(name: StudyName, number: Number, views: ViewsDep) -> TrialRead:
     """One trial."""
     return views.get(name, number)
