@@ -26,9 +26,7 @@ LEASE_SECONDS = 10
 def test_64_clients_mixing_asks_tells_heartbeats_reports_and_reads(
     client: Client, study_name: str
 ) -> None:
-    client.create_study(
-        study_name, SPACE, lease_seconds=LEASE_SECONDS, sampler={"type": "random"}
-    )
+    client.create_study(study_name, SPACE, lease_seconds=LEASE_SECONDS, sampler={"type": "random"})
     acked: dict[int, float] = {}
     errors: list[str] = []
     lock = threading.Lock()
