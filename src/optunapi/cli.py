@@ -44,14 +44,33 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     server_url = os.environ.get("OPTUNAPI_SERVER", "http://127.0.0.1:8000")
+    worker = commands.add_parser(
+        "worker",
+        help="run a program once per trial",
+        description="Run COMMAND once per trial of a study; see docs/worker.md.",
+    )
+    worker.add_argument("--study", required=True, help="the study's name")
+    worker.add_argument("--server", default=server_url, help=f"server URL ({server_url})")
+    worker.add_argument(
+        "--n-trials", type=int, help="stop after this many trials (default: run on)"
+    )
+    worker.add_argument("--worker-id", help="this worker's name (default: host-pid)")
+    worker.add_argument("--args", action="store_true", help="also pass params as --name value")
+    worker.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+    worker.set_defaults(run=_worker)
+
     for name, help_text, run in (
         ("studies", "list the studies on a server", _studies),
         ("best", "print the best trial(s) of a study", _best),
+        ("export", "write a study's trials as CSV or JSON", _export),
     ):
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument("--server", default=server_url, help=f"server URL ({server_url})")
-        if name == "best":
+        if name != "studies":
             sub.add_argument("study")
+        if name == "export":
+            sub.add_argument("--format", choices=("csv", "json"), default="csv")
+            sub.add_argument("--output", "-o", help="file to write (default: standard output)")
         sub.set_defaults(run=run)
     return parser
 
@@ -111,6 +130,33 @@ def _best(args: argparse.Namespace) -> int:
         best = [t.model_dump(mode="json") for t in client.best(args.study)]
     print(json.dumps(best, indent=2))
     return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from optunapi.client import Client
+
+    with Client(args.server) as client:
+        text = client.export(args.study, args.format)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from optunapi import worker
+
+    if args.command[:1] == ["--"]:
+        args.command = args.command[1:]
+    if not args.command:
+        print("optunapi worker: give the program to run after --", file=sys.stderr)
+        return 2
+    if args.n_trials is not None and args.n_trials < 1:
+        print("optunapi worker: --n-trials must be at least 1", file=sys.stderr)
+        return 2
+    return worker.main(args)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,36 @@ class TrialTell(_In):
         return None if self.value is None else [self.value]
 
 
+class TrialEnqueue(_In):
+    """``POST /v1/studies/{name}/enqueue``: params to try first (a warm start), or, with a
+    value, a finished trial from an earlier run."""
+
+    params: dict[str, Any]
+    skip_if_exists: bool = False
+    value: FiniteFloat | None = None
+    values: list[FiniteFloat] | None = None
+    user_attrs: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_of_value_or_values(self) -> TrialEnqueue:
+        if self.value is not None and self.values is not None:
+            raise ValueError("give 'value' or 'values', not both")
+        return self
+
+    def all_values(self) -> list[float] | None:
+        """``values``, or ``[value]``, or None."""
+        if self.values is not None:
+            return list(self.values)
+        return None if self.value is None else [self.value]
+
+
+class Enqueued(BaseModel):
+    """The answer to an enqueue: the trial's number, and whether an existing one was kept."""
+
+    number: int
+    skipped: bool = False
+
+
 class TrialReport(_In):
     """``POST .../trials/{number}/report``: an intermediate value at a step."""
 

@@ -165,9 +165,11 @@ class CategoricalParam:
 
     def encoded_choices(self) -> tuple[Any, ...]:
         """The choices as the sampler sees them (see ``plain``)."""
-        if self.plain:
-            return self.choices
-        return tuple(_choice_key(c) for c in self.choices)
+        return tuple(self.encode(c) for c in self.choices)
+
+    def encode(self, choice: Choice) -> Any:
+        """The value a sampler uses for ``choice`` (see ``plain``)."""
+        return choice if self.plain else _choice_key(choice)
 
     def decode(self, encoded: Any) -> Choice:
         """The choice a sampler's value stands for."""

@@ -245,6 +245,33 @@ class Client:
         path = f"{study_path(study)}/best"
         return BestTrials.model_validate(self._request("GET", path).json()).trials
 
+    def enqueue(
+        self,
+        study: str,
+        params: Mapping[str, Any],
+        *,
+        skip_if_exists: bool = False,
+        value: float | None = None,
+        values: Sequence[float] | None = None,
+    ) -> int:
+        """Queue params for the next ask (a warm start); with ``value`` or ``values``, add them
+        as a finished trial. Returns the trial's number."""
+        body: dict[str, Any] = {"params": dict(params), "skip_if_exists": skip_if_exists}
+        if value is not None:
+            body["value"] = value
+        if values is not None:
+            body["values"] = list(values)
+        # Retried after a lost answer only when a second copy cannot result.
+        response = self._request(
+            "POST", f"{study_path(study)}/enqueue", json=body, idempotent=skip_if_exists
+        )
+        return int(response.json()["number"])
+
+    def export(self, study: str, format: str = "csv") -> str:
+        """Every trial of a study, as CSV or JSON text."""
+        path = f"{study_path(study)}/export"
+        return self._request("GET", path, params={"format": format}).text
+
     @contextmanager
     def trial(self, study: str, worker: str | None = None) -> Iterator[Trial]:
         """Ask a trial for the block; tell ``fail`` if the block raises or tells nothing.

@@ -19,7 +19,8 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-# Optuna's own key for constraint values: its samplers and ``best_trials`` read it.
+# Optuna's own key for constraint values: its samplers (TPE, NSGA-II/III, GP) and
+# ``best_trials`` read a trial's constraints from it, as ``Trial.set_constraint`` leaves them.
 CONSTRAINTS_KEY = "constraints"
 
 
@@ -54,18 +55,21 @@ def _tune_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
-def create_retry_copy(
-    storage: BaseStorage, study_id: int, trial: FrozenTrial, user_attrs: dict[str, Any]
+def queue_params(
+    storage: BaseStorage, study_id: int, params: dict[str, Any], user_attrs: dict[str, Any]
 ) -> int:
-    """Queue ``trial``'s params again as a WAITING trial, the way ``Study.enqueue_trial`` does,
-    so that the next ask hands them out; returns the new trial's number."""
+    """Queue ``params`` (as the sampler sees them) as a WAITING trial, the way
+    ``Study.enqueue_trial`` does, so that the next ask hands them out; returns its number."""
     template = create_trial(
-        state=TrialState.WAITING,
-        system_attrs={"fixed_params": dict(trial.params)},
-        user_attrs=user_attrs,
+        state=TrialState.WAITING, system_attrs={"fixed_params": params}, user_attrs=user_attrs
     )
     trial_id = storage.create_new_trial(study_id, template_trial=template)
     return storage.get_trial_number_from_id(trial_id)
+
+
+def queued_params(trial: FrozenTrial) -> dict[str, Any]:
+    """The params a trial has, or will have once asked if it is queued."""
+    return dict(trial.system_attrs.get("fixed_params", trial.params))
 
 
 def _enable_wal(path: Path) -> None:

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated, Literal
 
-from optunapi.schemas import BestTrials, StudyCreate, StudyList, StudyName, StudyRead
-from optunapi.server.deps import StudiesDep, ViewsDep
+from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import PlainTextResponse
+
+from optunapi.schemas import (
+    BestTrials,
+    Enqueued,
+    StudyCreate,
+    StudyList,
+    StudyName,
+    StudyRead,
+    TrialEnqueue,
+)
+from optunapi.server.deps import StudiesDep, TrialsDep, ViewsDep
 from optunapi.server.problems import responses
 from optunapi.space import build_definition
 
@@ -45,6 +56,35 @@ def delete_study(name: StudyName, studies: StudiesDep) -> Response:
     """Delete a study and all its trials."""
     studies.delete(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{name}/enqueue", status_code=status.HTTP_201_CREATED)
+def enqueue(name: StudyName, body: TrialEnqueue, response: Response, trials: TrialsDep) -> Enqueued:
+    """Queue params for the next ask (a warm start); with a value, add a finished trial.
+    With ``skip_if_exists``, a trial with the same params is kept instead (200)."""
+    number, created = trials.enqueue(name, body)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return Enqueued(number=number, skipped=not created)
+
+
+@router.get(
+    "/{name}/export",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/csv": {}, "application/json": {}}}},
+)
+def export(
+    name: StudyName,
+    views: ViewsDep,
+    format: Annotated[Literal["csv", "json"], Query()] = "csv",
+) -> Response:
+    """Every trial of the study, as a CSV or JSON file."""
+    media = "text/csv" if format == "csv" else "application/json"
+    return Response(
+        views.export(name, format),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{name}.{format}"'},
+    )
 
 
 @router.get("/{name}/best")

@@ -21,7 +21,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from optunapi.server.services.studies import Studies, StudyEntry
-from optunapi.server.storage import create_retry_copy
+from optunapi.server.storage import queue_params
 
 # Where lease state lives: system attrs for the server, user attrs for what people should see.
 HEARTBEAT_KEY = "optunapi:heartbeat"
@@ -106,10 +106,10 @@ class Leases:
         attempt = int(trial.user_attrs.get(ATTEMPT, 0))
         if attempt < entry.definition.max_retries:
             # Queued before the trial is failed, so whoever sees it failed sees its retry too.
-            attrs[RETRIED_AS] = create_retry_copy(
+            attrs[RETRIED_AS] = queue_params(
                 self._storage,
                 entry.study_id,
-                trial,
+                dict(trial.params),
                 user_attrs={RETRY_OF: trial.number, ATTEMPT: attempt + 1},
             )
         for key, value in attrs.items():

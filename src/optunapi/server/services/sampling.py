@@ -8,7 +8,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, Trial, TrialState
@@ -99,6 +104,15 @@ def build_pruner(spec: dict[str, Any] | None) -> optuna.pruners.BasePruner:
         raise _invalid("pruner", f"{kind} does not accept these options: {exc}") from None
 
 
+def distribution(param: Param) -> BaseDistribution:
+    """The Optuna distribution of one parameter."""
+    if isinstance(param, FloatParam):
+        return FloatDistribution(param.low, param.high, log=param.log, step=param.step)
+    if isinstance(param, IntParam):
+        return IntDistribution(param.low, param.high, log=param.log, step=param.step)
+    return CategoricalDistribution(param.encoded_choices())
+
+
 def suggest_all(trial: Trial, space: SearchSpace) -> None:
     """Sample every active parameter of ``space`` into ``trial``, in order (define-by-run, so
     conditional parameters follow the values of the ones they depend on)."""
@@ -118,6 +132,15 @@ def suggest_all(trial: Trial, space: SearchSpace) -> None:
         else:
             value = trial.suggest_categorical(param.name, param.encoded_choices())
         chosen[param.name] = decode(param, value)
+
+
+def encode(param: Param, value: Any) -> Any:
+    """A client's parameter value as the sampler and the storage hold it."""
+    if isinstance(param, CategoricalParam):
+        return param.encode(value)
+    if isinstance(param, IntParam):
+        return int(value)
+    return float(value)
 
 
 def decode(param: Param, value: Any) -> Any:

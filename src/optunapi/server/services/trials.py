@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -11,16 +12,17 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from optunapi.errors import (
     InvalidValueError,
+    RequestValidationError,
     TrialExpiredError,
     TrialFinishedError,
     TrialNotRunningError,
 )
-from optunapi.schemas import TrialRead, TrialTell
+from optunapi.schemas import TrialEnqueue, TrialRead, TrialTell
 from optunapi.server.services.leases import FAIL_REASON, RETRIED_AS, Leases
-from optunapi.server.services.sampling import suggest_all
+from optunapi.server.services.sampling import distribution, encode, suggest_all
 from optunapi.server.services.studies import Studies, StudyEntry
 from optunapi.server.services.views import STATE_NAMES, STATES, WORKER_KEY, Views
-from optunapi.server.storage import CONSTRAINTS_KEY
+from optunapi.server.storage import CONSTRAINTS_KEY, queue_params, queued_params
 
 LATE_RESULT_OF = "late_result_of"
 
@@ -86,6 +88,53 @@ class Trials:
                 return self._tell_late(entry, frozen, outcome)
             self._check_repeat(entry, frozen, state, values, outcome.constraints)
             return self._views.read(entry, frozen)
+
+    def enqueue(self, name: str, request: TrialEnqueue) -> tuple[int, bool]:
+        """Queue params for the next ask, or add them as a finished trial when a value is given.
+
+        Returns:
+            The trial's number, and whether it was created (False: ``skip_if_exists`` found
+            a trial with the same params).
+
+        Raises:
+            RequestValidationError: the params are not a point of the study's space.
+        """
+        entry = self._studies.get(name)
+        space = entry.definition.space
+        problems = space.check_params(request.params)
+        if problems:
+            raise RequestValidationError(
+                f"These params are not a point of study {name!r}'s space: "
+                + "; ".join(p["message"] for p in problems),
+                errors=problems,
+            )
+        params = {
+            p.name: encode(p, request.params[p.name])
+            for p in space.params
+            if p.name in request.params
+        }
+        values = request.all_values()
+        with self._views.study_gone(entry), entry.lock:
+            if request.skip_if_exists:
+                trials = self._storage.get_all_trials(entry.study_id, deepcopy=False)
+                for trial in trials:
+                    if _same_params(queued_params(trial), params):
+                        return trial.number, False
+            if values is None:
+                number = queue_params(
+                    self._storage, entry.study_id, params, request.user_attrs or {}
+                )
+                return number, True
+            self._check_values(entry, TrialState.COMPLETE, values)
+            template = create_trial(
+                state=TrialState.COMPLETE,
+                params=params,
+                distributions={p.name: distribution(p) for p in space.params if p.name in params},
+                values=values,
+                user_attrs=request.user_attrs,
+            )
+            trial_id = self._storage.create_new_trial(entry.study_id, template_trial=template)
+            return self._storage.get_trial_number_from_id(trial_id), True
 
     def heartbeat(self, name: str, number: int) -> datetime:
         """Renew a RUNNING trial's lease; returns when it now expires.
@@ -260,6 +309,10 @@ class Trials:
                 "value": stored.values[0] if stored.values else None,
             },
         )
+
+
+def _same_params(a: dict[str, object], b: dict[str, object]) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
 def _same_values(a: Sequence[float] | None, b: Sequence[float] | None) -> bool:

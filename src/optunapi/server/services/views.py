@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -135,6 +138,54 @@ class Views:
             constraints=None if constraints is None else list(constraints),
         )
 
+    def export(self, name: str, fmt: str) -> str:
+        """Every trial of a study as CSV (one row a trial) or JSON (the study and its trials)."""
+        entry = self._studies.get(name)
+        with self.study_gone(entry):
+            frozen = self._storage.get_all_trials(entry.study_id, deepcopy=False)
+        trials = [self.read(entry, t) for t in sorted(frozen, key=lambda t: t.number)]
+        if fmt == "json":
+            body = {
+                "study": self.describe(entry).model_dump(mode="json"),
+                "trials": [t.model_dump(mode="json") for t in trials],
+            }
+            return json.dumps(body, indent=1)
+        definition = entry.definition
+        metrics = list(definition.metric_names or ()) or (
+            ["value"]
+            if len(definition.directions) == 1
+            else [f"value_{i}" for i in range(len(definition.directions))]
+        )
+        names = [p.name for p in definition.space.params]
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(
+            [
+                "number",
+                "state",
+                *metrics,
+                *(f"params_{n}" for n in names),
+                "datetime_start",
+                "datetime_complete",
+                "worker",
+            ]
+        )
+        for t in trials:
+            values: list[float | None] = [*t.values] if t.values else [None] * len(metrics)
+            params = [_cell(t.params[n]) if n in t.params else None for n in names]
+            writer.writerow(
+                [
+                    t.number,
+                    t.state,
+                    *values,
+                    *params,
+                    _iso(t.datetime_start),
+                    _iso(t.datetime_complete),
+                    t.worker,
+                ]
+            )
+        return out.getvalue()
+
     def trial(self, entry: StudyEntry, number: int) -> FrozenTrial:
         """Trial ``number`` of the study, as stored."""
         try:
@@ -155,6 +206,17 @@ class Views:
                 raise
             self._studies.forget(entry.name)
             raise StudyNotFoundError(f"Study {entry.name!r} was deleted.") from None
+
+
+def _cell(value: object) -> object:
+    """A param value in a CSV cell: numbers and strings as they are, anything else as JSON."""
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return value
+    return json.dumps(value)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 def _listed(names: Sequence[str] | None) -> list[str] | None:
