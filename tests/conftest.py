@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from pathlib import Path
 
 import pytest
 
-# The field cases live beside the repository (../shared/cases); tests read them, the product never.
-CASES = Path(__file__).resolve().parents[2] / "shared" / "cases" / "spaces"
+# The field cases live beside the repository (../shared/cases, as CI lays it out), or where
+# OPTUNAPI_CASES points; tests read them, the product never.
+CASES = (
+    Path(os.environ.get("OPTUNAPI_CASES", Path(__file__).resolve().parents[2] / "shared" / "cases"))
+    / "spaces"
+)
 
 
 @pytest.fixture
@@ -19,7 +24,10 @@ def case_space() -> callable:  # type: ignore[valid-type]
     def read(stem: str) -> str:
         path = CASES / f"{stem}.yaml"
         if not path.exists():
-            pytest.fail(f"field case {path} is missing: tests read ../shared/cases")
+            message = f"field case {path} is missing: set OPTUNAPI_CASES to shared/cases"
+            if os.environ.get("CI"):
+                pytest.fail(message)  # CI has them: a missing file there is a broken setup
+            pytest.skip(message)
         return path.read_text()
 
     return read

@@ -19,6 +19,8 @@ raised::
     │   ├── TrialFinishedError
     │   ├── TrialNotRunningError
     │   └── TrialExpiredError
+    ├── MethodNotAllowedError         405
+    ├── RequestTooLargeError          413
     ├── StorageBusyError              503 (with Retry-After)
     └── InternalServerError           500 (a server fault, never a client's input)
 """
@@ -170,6 +172,22 @@ class TrialExpiredError(ConflictError):
 
     slug = "trial-expired"
     title = "Trial lease expired"
+
+
+class MethodNotAllowedError(OptunapiError):
+    """The route exists, but not with this method."""
+
+    status = 405
+    slug = "method-not-allowed"
+    title = "Method not allowed"
+
+
+class RequestTooLargeError(OptunapiError):
+    """The request body is larger than the server accepts."""
+
+    status = 413
+    slug = "request-too-large"
+    title = "Request too large"
 
 
 class StorageBusyError(OptunapiError):

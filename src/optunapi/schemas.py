@@ -5,18 +5,46 @@ Shared by the server (validation, OpenAPI) and the client (parsing answers). Pyd
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from optunapi.names import STUDY_NAME_PATTERN
 
+# Trial numbers and steps are 32-bit integers in Optuna's tables on PostgreSQL.
+MAX_NUMBER = 2**31 - 1
 StudyName = Annotated[
     str, Field(pattern=STUDY_NAME_PATTERN, description="A study name.", examples=["mnist-v2"])
 ]
 # JSON has no NaN or infinity; Python's parser accepts the tokens anyway, so they are refused here.
 FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+MAX_ATTRS_BYTES = 64 * 1024
+MAX_ATTRS_DEPTH = 32
+
+
+def _plain_json(value: dict[str, Any]) -> dict[str, Any]:
+    """User attrs must stay readable: finite numbers, shallow nesting, a bounded size."""
+
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:  # iterative: a deep value must not exhaust the interpreter's stack
+        item, level = stack.pop()
+        if level > MAX_ATTRS_DEPTH:
+            raise ValueError(f"nests deeper than {MAX_ATTRS_DEPTH} levels")
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, (dict, list)):
+            stack.extend((child, level + 1) for child in children)
+    try:
+        size = len(json.dumps(value, allow_nan=False))
+    except ValueError:
+        raise ValueError("holds NaN or an infinite number, which JSON cannot") from None
+    if size > MAX_ATTRS_BYTES:
+        raise ValueError(f"is {size} bytes as JSON, more than {MAX_ATTRS_BYTES}")
+    return value
+
+
+UserAttrs = Annotated[dict[str, Any], AfterValidator(_plain_json)]
 TrialStateName = Literal["running", "waiting", "complete", "pruned", "fail"]
 TRIAL_STATES: tuple[TrialStateName, ...] = ("running", "waiting", "complete", "pruned", "fail")
 
@@ -58,7 +86,7 @@ class TrialTell(_In):
     value: FiniteFloat | None = None
     values: list[FiniteFloat] | None = None
     constraints: list[FiniteFloat] | None = None
-    user_attrs: dict[str, Any] | None = None
+    user_attrs: UserAttrs | None = None
 
     @model_validator(mode="after")
     def _one_of_value_or_values(self) -> TrialTell:
@@ -81,7 +109,7 @@ class TrialEnqueue(_In):
     skip_if_exists: bool = False
     value: FiniteFloat | None = None
     values: list[FiniteFloat] | None = None
-    user_attrs: dict[str, Any] | None = None
+    user_attrs: UserAttrs | None = None
 
     @model_validator(mode="after")
     def _one_of_value_or_values(self) -> TrialEnqueue:
@@ -106,7 +134,7 @@ class Enqueued(BaseModel):
 class TrialReport(_In):
     """``POST .../trials/{number}/report``: an intermediate value at a step."""
 
-    step: int = Field(ge=0)
+    step: int = Field(ge=0, le=MAX_NUMBER, strict=True)
     value: FiniteFloat
 
 

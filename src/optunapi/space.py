@@ -13,6 +13,7 @@ every bad parameter, so a client fixes its file in one round.
 
 from __future__ import annotations
 
+import decimal
 import json
 import math
 import re
@@ -38,6 +39,10 @@ PRUNERS = (
     "wilcoxon",
 )
 DEFAULT_SAMPLER: dict[str, Any] = {"type": "tpe"}
+MAX_SAFE_INT = 2**53  # beyond, JSON numbers (IEEE doubles) are not exact integers
+MAX_GRID_POINTS = 10**15
+MAX_LEASE_SECONDS = 366 * 24 * 3600
+MAX_RETRIES = 1000
 _PARAM_KEYS = {"name", "type", "low", "high", "step", "log", "choices", "when"}
 _STUDY_KEYS = {
     "direction",
@@ -459,6 +464,18 @@ def _parse_numeric(
     if low > high:
         problems.append(_problem(name, f"low ({low}) is greater than high ({high})"))
         return None
+    if integral and max(abs(low), abs(high)) > MAX_SAFE_INT:
+        problems.append(
+            _problem(
+                name,
+                f"has low or high beyond ±{MAX_SAFE_INT} (2^53), where JSON numbers "
+                "stop being exact",
+            )
+        )
+        return None
+    if not integral and not math.isfinite(float(high) - float(low)):
+        problems.append(_problem(name, "has a range wider than a float can hold"))
+        return None
     if log and low <= 0:
         problems.append(_problem(name, f"has log: true, so low must be > 0, not {low}"))
     if step is not None:
@@ -484,8 +501,16 @@ def _parse_numeric(
 def _step_problem(low: float, high: float, step: float, integral: bool) -> str | None:
     lo, hi, st = _decimal(low), _decimal(high), _decimal(step)
     span = hi - lo
-    if span % st == 0:
-        return None
+    try:
+        with decimal.localcontext(decimal.Context(prec=60, traps=[InvalidOperation])):
+            if span / st > MAX_GRID_POINTS:
+                return (
+                    f"step {step} makes more than {MAX_GRID_POINTS:.0e} values; use a larger step"
+                )
+            if span % st == 0:
+                return None
+    except InvalidOperation:
+        return f"step {step} does not fit the range [{low}, {high}]; use a larger step"
     last = lo + (span // st) * st
     show = int if integral else float
     if st > span:
@@ -594,8 +619,17 @@ def _parse_component(
 def _parse_lease(raw: Any, problems: list[Problem]) -> float | None:
     if raw is None:
         return None
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not (0 < raw < math.inf):
-        problems.append(_problem("lease_seconds", f"must be a positive number, not {raw!r}"))
+    if (
+        isinstance(raw, bool)
+        or not isinstance(raw, (int, float))
+        or not (0 < raw <= MAX_LEASE_SECONDS)
+    ):
+        problems.append(
+            _problem(
+                "lease_seconds",
+                f"must be a number of seconds above 0 and at most {MAX_LEASE_SECONDS}, not {raw!r}",
+            )
+        )
         return None
     return float(raw)
 
@@ -603,8 +637,10 @@ def _parse_lease(raw: Any, problems: list[Problem]) -> float | None:
 def _parse_retries(raw: Any, problems: list[Problem]) -> int:
     if raw is None:
         return 0
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-        problems.append(_problem("max_retries", f"must be a whole number >= 0, not {raw!r}"))
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= MAX_RETRIES:
+        problems.append(
+            _problem("max_retries", f"must be a whole number from 0 to {MAX_RETRIES}, not {raw!r}")
+        )
         return 0
     return raw
 
@@ -654,6 +690,8 @@ def _flag(name: str, key: str, raw: Any, problems: list[Problem]) -> bool:
 
 def _choice_key(choice: Any) -> str:
     """A choice's JSON text: equal only for the same value of the same JSON type."""
+    if isinstance(choice, float) and choice == 0.0:
+        choice = 0.0  # -0.0 is the same choice as 0.0
     try:
         return json.dumps(choice, sort_keys=True, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError):

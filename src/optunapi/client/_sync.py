@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 
 from optunapi.errors import (
+    InvalidValueError,
     OptunapiError,
     ServerUnreachableError,
     StorageBusyError,
@@ -62,11 +64,12 @@ class Trial:
             raise TrialPruned(f"trial {self.number} pruned at step {step}")
 
     def tell(self, value: float | Sequence[float], **fields: Any) -> TrialRead:
-        """Complete the trial with one objective value, or a sequence for several objectives."""
-        if isinstance(value, (int, float)):
-            self.told = self.client.tell(self.study, self.number, value, **fields)
-        else:
+        """Complete the trial with one objective value (a float, an int, a NumPy scalar), or a
+        sequence of them for several objectives."""
+        if isinstance(value, Sequence):
             self.told = self.client.tell(self.study, self.number, values=list(value), **fields)
+        else:  # a float, an int or a NumPy scalar (also a numbers.Real)
+            self.told = self.client.tell(self.study, self.number, float(value), **fields)
         return self.told
 
     def fail(self, **fields: Any) -> TrialRead:
@@ -197,9 +200,12 @@ class Client:
         ``pruned``."""
         body: dict[str, Any] = {"state": state}
         for key, given in (
-            ("value", value),
-            ("values", None if values is None else list(values)),
-            ("constraints", None if constraints is None else list(constraints)),
+            ("value", None if value is None else _finite(value, "value")),
+            ("values", None if values is None else [_finite(v, "values") for v in values]),
+            (
+                "constraints",
+                None if constraints is None else [_finite(c, "constraints") for c in constraints],
+            ),
             ("user_attrs", None if user_attrs is None else dict(user_attrs)),
         ):
             if given is not None:
@@ -218,7 +224,7 @@ class Client:
 
     def report(self, study: str, number: int, step: int, value: float) -> bool:
         """Report an intermediate value (renewing the lease); returns whether to prune."""
-        body = {"step": step, "value": value}
+        body = {"step": step, "value": _finite(value, "value")}
         response = self._request("POST", f"{trial_path(study, number)}/report", json=body)
         return PruneAdvice.model_validate(response.json()).should_prune
 
@@ -258,9 +264,9 @@ class Client:
         as a finished trial. Returns the trial's number."""
         body: dict[str, Any] = {"params": dict(params), "skip_if_exists": skip_if_exists}
         if value is not None:
-            body["value"] = value
+            body["value"] = _finite(value, "value")
         if values is not None:
-            body["values"] = list(values)
+            body["values"] = [_finite(v, "values") for v in values]
         # Retried after a lost answer only when a second copy cannot result.
         response = self._request(
             "POST", f"{study_path(study)}/enqueue", json=body, idempotent=skip_if_exists
@@ -349,6 +355,16 @@ class Client:
                     raise error
             time.sleep(_backoff(attempt, response))
         raise AssertionError("unreachable")
+
+
+def _finite(number: Any, field: str) -> float:
+    """A value as a JSON number, refused here as the server would refuse it."""
+    value = float(number)
+    if not math.isfinite(value):
+        raise InvalidValueError(
+            f"{field} must be finite, not {value}: tell state 'fail' for a diverged run."
+        )
+    return value
 
 
 def _json(response: httpx.Response) -> Any:

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from optunapi import __version__
 from optunapi.server import problems
+from optunapi.server.limits import BodySizeLimit
 from optunapi.server.routes import health, legacy, studies, trials
 from optunapi.server.services.leases import Leases, Reaper
 from optunapi.server.services.studies import Studies
@@ -31,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         storage = await run_in_threadpool(open_storage, settings.storage, settings.busy_timeout)
-        studies = Studies(storage, settings.config_dir)
+        studies = Studies(storage, settings.config_dir, settings.study_wait)
         leases = Leases(studies, settings.lease_seconds)
         views = Views(studies, leases)
         app.state.settings = settings
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in (health, legacy, studies, trials):
         app.include_router(module.router)
     return app

@@ -15,6 +15,7 @@ from optunapi.errors import (
     InternalServerError,
     InvalidNameError,
     InvalidValueError,
+    MethodNotAllowedError,
     NotFoundError,
     OptunapiError,
     StorageBusyError,
@@ -99,6 +100,19 @@ def install(app: FastAPI) -> None:
                 except InvalidNameError as invalid:
                     return render(invalid)
             return render(NotFoundError(f"There is no route {request.method} {request.url.path}."))
+        if exc.status_code == 400:  # a body that is not even JSON text (bad UTF-8, too deep)
+            return render(
+                InvalidRequestError(f"The request body cannot be read as JSON: {exc.detail}.")
+            )
+        if exc.status_code == 405:
+            response = render(
+                MethodNotAllowedError(
+                    f"{request.method} is not served on {request.url.path}; "
+                    f"allowed: {(exc.headers or {}).get('Allow', 'see /docs')}."
+                )
+            )
+            response.headers.update(exc.headers or {})
+            return response
         return JSONResponse(
             {
                 "type": "about:blank",

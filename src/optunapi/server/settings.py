@@ -30,6 +30,15 @@ class Settings(BaseSettings):
     reap_interval: float = Field(
         default=1.0, gt=0, description="Seconds between two passes of the lease reaper."
     )
+    study_wait: float = Field(
+        default=20.0,
+        gt=0,
+        description="Seconds a request waits for its study while other requests use it (asks "
+        "and tells of one study take turns) before a 503.",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="The largest request body accepted (413 above)."
+    )
     busy_timeout: float = Field(
-        default=10.0, gt=0, description="Seconds a write waits for a busy database before a 503."
+        default=2.0, gt=0, description="Seconds a write waits for a busy database before a 503."
     )

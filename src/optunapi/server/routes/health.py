@@ -13,6 +13,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/v1/health")
-def health(settings: SettingsDep) -> Health:
-    """Liveness, the version and the storage this server uses (without its password)."""
+async def health(settings: SettingsDep) -> Health:
+    """Liveness, the version and the storage this server uses (without its password).
+
+    ``async``: it blocks on nothing, so it answers even while every worker thread waits for a
+    busy storage."""
     return Health(version=__version__, storage=redact(settings.storage))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from optunapi.schemas import LegacyHparams, LegacyScore, StudyName, TrialTell
+from optunapi.schemas import MAX_NUMBER, LegacyHparams, LegacyScore, StudyName, TrialTell
 from optunapi.server.deps import StudiesDep, TrialsDep, ViewsDep
 from optunapi.server.problems import responses
 
@@ -16,8 +16,8 @@ _PREFIXES = ("/optunapi", "/optuna")
 PING_MESSAGE = "The Optuna-server is alive!"
 
 
-def ping_server() -> str:
-    """Liveness, as the original server answered it."""
+async def ping_server() -> str:
+    """Liveness, as the original server answered it (``async``: it never waits for a thread)."""
     return PING_MESSAGE
 
 
@@ -28,7 +28,7 @@ def read_hparams(
 
     ``trial_id`` is the number of the trial this request created.
     """
-    entry = studies.for_legacy(model_name)
+    entry = studies.for_ask(model_name)
     trial = views.read(entry, trials.ask_legacy(entry))
     counts = views.counts(entry)
     return LegacyHparams(
@@ -42,7 +42,7 @@ def read_hparams(
 
 def send_score(
     model_name: StudyName,
-    trial_id: Annotated[int, Query(ge=0)],
+    trial_id: Annotated[int, Query(ge=0, le=MAX_NUMBER)],
     score: Annotated[float, Query(allow_inf_nan=False)],
     studies: StudiesDep,
     trials: TrialsDep,
@@ -56,7 +56,7 @@ def send_score(
     counts = views.counts(entry)
     return LegacyScore(
         model_name=model_name,
-        trial_id=trial.number,
+        trial_id=trial_id,  # as told: a late result may be stored on another trial
         params=trial.params,
         score=score,
         best_trial=best_read.number if best_read else None,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query, Response, status
 
 from optunapi.schemas import (
+    MAX_NUMBER,
     Lease,
     PruneAdvice,
     StudyName,
@@ -25,7 +26,7 @@ router = APIRouter(
     tags=["trials"],
     responses=responses(404, 409, 422, 503),
 )
-Number = Annotated[int, Path(ge=0, description="The trial's number in its study.")]
+Number = Annotated[int, Path(ge=0, le=MAX_NUMBER, description="The trial's number in its study.")]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

@@ -117,9 +117,9 @@ class Leases:
         try:
             entry.study.tell(trial.number, state=TrialState.FAIL)
         except (UpdateFinishedTrialError, ValueError):
-            # Told meanwhile by another replica: its outcome stands, it was not stale. (A retry
-            # copy queued above then runs once more: wasted work, never a lost result.)
-            self._storage.set_trial_user_attr(trial._trial_id, FAIL_REASON, None)
+            # Told meanwhile by another replica: its outcome stands, and the attrs above are
+            # ignored (``reaped`` needs the FAIL state). A retry copy queued above then runs
+            # once more: wasted work, never a lost result.
             return
         _log.info("reaped trial %d of %s (lease expired)", trial.number, entry.name)
 
@@ -136,6 +136,11 @@ class Leases:
             except KeyError:
                 self._studies.forget(entry.name)
         return reaped
+
+
+def reaped(trial: FrozenTrial) -> bool:
+    """Whether the trial was failed by the reaper, its lease having expired."""
+    return trial.state == TrialState.FAIL and trial.user_attrs.get(FAIL_REASON) == "stale"
 
 
 class Reaper:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from optuna.study import StudyDirection
 from optunapi.errors import (
     ConflictError,
     InvalidSpaceError,
+    StorageBusyError,
     StudyDefinitionConflictError,
     StudyNotFoundError,
 )
@@ -50,13 +52,29 @@ class StudyEntry:
     # When this process last looked for expired leases in the study (time.monotonic()).
     last_reaped: float = 0.0
 
+    @contextlib.contextmanager
+    def locked(self, timeout: float) -> Iterator[None]:
+        """Hold the study's lock, or raise ``StorageBusyError`` after ``timeout`` seconds: when
+        the storage is stuck, requests answer 503 instead of queueing without end."""
+        if not self.lock.acquire(timeout=timeout):
+            raise StorageBusyError(
+                f"Study {self.name!r} is busy: the requests before this one did not finish "
+                f"within {timeout:g} s (is the storage locked?). Nothing was changed; retry.",
+            )
+        try:
+            yield
+        finally:
+            self.lock.release()
+
 
 class Studies:
     """The studies of one storage, loaded on first use and kept for the life of the process."""
 
-    def __init__(self, storage: BaseStorage, config_dir: Path) -> None:
+    def __init__(self, storage: BaseStorage, config_dir: Path, study_wait: float) -> None:
         self._storage = storage
         self._config_dir = config_dir
+        #: How long a request waits for a study that other requests hold.
+        self.study_wait = study_wait
         self._entries: dict[str, StudyEntry] = {}
         self._lock = threading.Lock()
         self._files: dict[str, tuple[tuple[int, int], StudyDefinition, str]] = {}
@@ -87,14 +105,22 @@ class Studies:
                 entry = self._load(name, adopt=definition)
                 self._check_same(entry, definition)
                 return entry, False
-            self._storage.set_study_system_attr(study_id, DEFINITION_KEY, definition.to_dict())
-            entry = self._load(name)
-            if definition.metric_names:
-                entry.study.set_metric_names(list(definition.metric_names))
+            try:
+                self._storage.set_study_system_attr(study_id, DEFINITION_KEY, definition.to_dict())
+                entry = self._load(name)
+                if definition.metric_names:
+                    entry.study.set_metric_names(list(definition.metric_names))
+            except BaseException:
+                # A create that fails half-way leaves no study behind.
+                self._entries.pop(name, None)
+                with contextlib.suppress(Exception):
+                    self._storage.delete_study(study_id)
+                raise
             return entry, True
 
     def get(self, name: str) -> StudyEntry:
-        """The study named ``name``.
+        """The study named ``name``; created from ``{config_dir}/{name}.yaml`` if it does not
+        exist yet and that file does.
 
         Raises:
             InvalidNameError, StudyNotFoundError.
@@ -103,12 +129,19 @@ class Studies:
         entry = self._entries.get(name)
         if entry is not None:
             return entry
-        with self._lock:
-            return self._load(name)
+        try:
+            with self._lock:
+                return self._load(name)
+        except StudyNotFoundError:
+            loaded = self._file_definition(name)
+            if loaded is None:
+                raise
+        return self.create(name, loaded[0])[0]
 
-    def for_legacy(self, name: str) -> StudyEntry:
-        """The study behind ``/optunapi/hparams/{name}``: defined by ``{config_dir}/{name}.yaml``
-        when that file exists (created on first use), else a study created through v1."""
+    def for_ask(self, name: str) -> StudyEntry:
+        """The study to ask a trial of. When ``{config_dir}/{name}.yaml`` exists, it defines the
+        study: created on first use, and checked on every ask, so that an edited file is a 409
+        before any trial is created."""
         check_study_name(name)
         loaded = self._file_definition(name)
         if loaded is None:
@@ -122,11 +155,18 @@ class Studies:
     def delete(self, name: str) -> None:
         """Delete the study and all its trials."""
         entry = self.get(name)
-        with self._lock, entry.lock:
+        with self._lock, entry.locked(self.study_wait):
             # Deleted meanwhile by another replica: the outcome is the same.
             with contextlib.suppress(KeyError):
                 self._storage.delete_study(entry.study_id)
             self._entries.pop(name, None)
+
+    def exists(self, entry: StudyEntry) -> bool:
+        """Whether the study of a cached entry is still in the storage."""
+        try:
+            return self._storage.get_study_id_from_name(entry.name) == entry.study_id
+        except KeyError:
+            return False
 
     def forget(self, name: str) -> None:
         """Drop a cached study that another process deleted."""
@@ -139,22 +179,22 @@ class Studies:
             return entry
         try:
             study_id = self._storage.get_study_id_from_name(name)
-        except KeyError:
+            raw = self._storage.get_study_system_attrs(study_id).get(DEFINITION_KEY)
+            if raw is None:
+                raw = self._adopt(name, study_id, adopt)
+            definition = definition_from_dict(raw)
+            n_trials = len(self._storage.get_all_trials(study_id, deepcopy=False))
+            study = optuna.load_study(
+                study_name=name,
+                storage=self._storage,
+                sampler=build_sampler(definition, seed_offset=n_trials),
+                pruner=build_pruner(definition.pruner),
+            )
+        except KeyError:  # no such study, or deleted while loading
             raise StudyNotFoundError(
                 f"There is no study named {name!r}: create it with POST /v1/studies, or put "
                 f"{name}.yaml in the server's config directory."
             ) from None
-        raw = self._storage.get_study_system_attrs(study_id).get(DEFINITION_KEY)
-        if raw is None:
-            raw = self._adopt(name, study_id, adopt)
-        definition = definition_from_dict(raw)
-        n_trials = len(self._storage.get_all_trials(study_id, deepcopy=False))
-        study = optuna.load_study(
-            study_name=name,
-            storage=self._storage,
-            sampler=build_sampler(definition, seed_offset=n_trials),
-            pruner=build_pruner(definition.pruner),
-        )
         entry = StudyEntry(name, study_id, definition, study, _canonical(definition))
         self._entries[name] = entry
         return entry

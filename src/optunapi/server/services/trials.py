@@ -18,7 +18,7 @@ from optunapi.errors import (
     TrialNotRunningError,
 )
 from optunapi.schemas import TrialEnqueue, TrialRead, TrialTell
-from optunapi.server.services.leases import FAIL_REASON, RETRIED_AS, Leases
+from optunapi.server.services.leases import RETRIED_AS, Leases, reaped
 from optunapi.server.services.sampling import distribution, encode, suggest_all
 from optunapi.server.services.studies import Studies, StudyEntry
 from optunapi.server.services.views import STATE_NAMES, STATES, WORKER_KEY, Views
@@ -45,8 +45,8 @@ class Trials:
         Returns:
             The trial, and whether it was created by this call.
         """
-        entry = self._studies.get(name)
-        with self._views.study_gone(entry), entry.lock:
+        entry = self._studies.for_ask(name)
+        with self._views.study_gone(entry), entry.locked(self._studies.study_wait):
             self._leases.reap_due(entry)
             if worker is not None:
                 held = self._held_by(entry, worker)
@@ -56,7 +56,7 @@ class Trials:
 
     def ask_legacy(self, entry: StudyEntry) -> FrozenTrial:
         """Start a trial for the legacy route."""
-        with self._views.study_gone(entry), entry.lock:
+        with self._views.study_gone(entry), entry.locked(self._studies.study_wait):
             self._leases.reap_due(entry)
             return self._new_trial(entry, None)
 
@@ -72,7 +72,7 @@ class Trials:
             TrialExpiredError: reaped, and its params handed to another worker.
         """
         entry = self._studies.get(name)
-        with self._views.study_gone(entry), entry.lock:
+        with self._views.study_gone(entry), entry.locked(self._studies.study_wait):
             frozen = self._views.trial(entry, number)
             state, values = STATES[outcome.state], outcome.all_values()
             if frozen.state == TrialState.WAITING:
@@ -84,7 +84,7 @@ class Trials:
                 self._check_values(entry, state, values)
                 self._finish(entry, frozen, outcome)
                 return self._views.read(entry, self._views.trial(entry, number))
-            if frozen.user_attrs.get(FAIL_REASON) == "stale" and state != TrialState.FAIL:
+            if reaped(frozen) and state != TrialState.FAIL:
                 return self._tell_late(entry, frozen, outcome)
             self._check_repeat(entry, frozen, state, values, outcome.constraints)
             return self._views.read(entry, frozen)
@@ -114,7 +114,7 @@ class Trials:
             if p.name in request.params
         }
         values = request.all_values()
-        with self._views.study_gone(entry), entry.lock:
+        with self._views.study_gone(entry), entry.locked(self._studies.study_wait):
             if request.skip_if_exists:
                 trials = self._storage.get_all_trials(entry.study_id, deepcopy=False)
                 for trial in trials:
@@ -143,13 +143,13 @@ class Trials:
             TrialNotRunningError: the trial is finished or was reaped: stop working on it.
         """
         entry = self._studies.get(name)
-        with self._views.study_gone(entry), entry.lock:
+        with self._views.study_gone(entry), entry.locked(self._studies.study_wait):
             return self._leases.renew(entry, self._running(entry, number))
 
     def report(self, name: str, number: int, step: int, value: float) -> bool:
         """Store an intermediate value, renew the lease; returns whether to prune the trial."""
         entry = self._studies.get(name)
-        with self._views.study_gone(entry), entry.lock:
+        with self._views.study_gone(entry), entry.locked(self._studies.study_wait):
             frozen = self._running(entry, number)
             self._storage.set_trial_intermediate_value(frozen._trial_id, step, value)
             self._leases.renew(entry, frozen)
@@ -168,7 +168,7 @@ class Trials:
         if frozen.state == TrialState.RUNNING:
             return frozen
         why = f"is {STATE_NAMES[frozen.state]}"
-        if frozen.user_attrs.get(FAIL_REASON) == "stale":
+        if reaped(frozen):
             last = frozen.user_attrs.get("last_heartbeat")
             why = f"was failed when its lease expired (last heartbeat {last})"
             if frozen.user_attrs.get(RETRIED_AS) is not None:

@@ -91,7 +91,7 @@ class Views:
             space=definition.space.to_dict(),
             sampler=definition.sampler,
             pruner=definition.pruner,
-            lease_seconds=definition.lease_seconds,
+            lease_seconds=self._leases.seconds(entry),
             max_retries=definition.max_retries,
             best=best[0] if best and not definition.is_multi_objective else None,
             best_trials=best,
@@ -201,8 +201,10 @@ class Views:
         """Turn 'this study id no longer exists' (deleted by another request) into a 404."""
         try:
             yield
-        except KeyError as exc:
-            if "study" not in str(exc).lower() and "No study" not in str(exc):
+        except KeyError:
+            # Optuna raises KeyError for rows that vanished: the study was deleted meanwhile,
+            # unless it still exists under the same id (then the KeyError is a bug: re-raise).
+            if self._studies.exists(entry):
                 raise
             self._studies.forget(entry.name)
             raise StudyNotFoundError(f"Study {entry.name!r} was deleted.") from None
