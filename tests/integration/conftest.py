@@ -22,6 +22,7 @@ class ServerProcess:
     root: Path
     storage: str
     url: str = ""
+    env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[str] | None = None
     log: list[str] = field(default_factory=list)
 
@@ -54,7 +55,7 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # printed once the socket listens

@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.exceptions import DuplicatedStudyError
@@ -46,6 +48,8 @@ class StudyEntry:
     definition: StudyDefinition
     study: optuna.Study
     canonical: str
+    # Unique to this study: SQLite reuses the ids of deleted studies, so (name, id) is not.
+    uid: str
     # Sampling and telling are serialized per study: Optuna's samplers are not thread-safe, and
     # the check-then-tell of a trial must be atomic.
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -106,7 +110,7 @@ class Studies:
                 self._check_same(entry, definition)
                 return entry, False
             try:
-                self._storage.set_study_system_attr(study_id, DEFINITION_KEY, definition.to_dict())
+                self._storage.set_study_system_attr(study_id, DEFINITION_KEY, _stored(definition))
                 entry = self._load(name)
                 if definition.metric_names:
                     entry.study.set_metric_names(list(definition.metric_names))
@@ -153,20 +157,29 @@ class Studies:
         return self.create(name, definition)[0]
 
     def delete(self, name: str) -> None:
-        """Delete the study and all its trials."""
-        entry = self.get(name)
-        with self._lock, entry.locked(self.study_wait):
-            # Deleted meanwhile by another replica: the outcome is the same.
-            with contextlib.suppress(KeyError):
-                self._storage.delete_study(entry.study_id)
-            self._entries.pop(name, None)
+        """Delete the study of this name and all its trials.
+
+        Raises:
+            InvalidNameError, StudyNotFoundError.
+        """
+        check_study_name(name)
+        with self._lock:
+            entry = self._entries.pop(name, None)
+            with entry.locked(self.study_wait) if entry else contextlib.nullcontext():
+                try:  # by its current id: a cached entry may be of an older study
+                    self._storage.delete_study(self._storage.get_study_id_from_name(name))
+                except KeyError:
+                    raise StudyNotFoundError(f"There is no study named {name!r}.") from None
 
     def exists(self, entry: StudyEntry) -> bool:
-        """Whether the study of a cached entry is still in the storage."""
+        """Whether the study of a cached entry is still in the storage (not deleted, nor
+        replaced by a new study of the same name)."""
         try:
-            return self._storage.get_study_id_from_name(entry.name) == entry.study_id
+            study_id = self._storage.get_study_id_from_name(entry.name)
+            raw = self._storage.get_study_system_attrs(study_id).get(DEFINITION_KEY) or {}
         except KeyError:
             return False
+        return bool(raw.get("uid") == entry.uid)
 
     def forget(self, name: str) -> None:
         """Drop a cached study that another process deleted."""
@@ -195,7 +208,9 @@ class Studies:
                 f"There is no study named {name!r}: create it with POST /v1/studies, or put "
                 f"{name}.yaml in the server's config directory."
             ) from None
-        entry = StudyEntry(name, study_id, definition, study, _canonical(definition))
+        entry = StudyEntry(
+            name, study_id, definition, study, _canonical(definition), str(raw.get("uid"))
+        )
         self._entries[name] = entry
         return entry
 
@@ -207,8 +222,9 @@ class Studies:
                 f"Study {name!r} exists but was not created by optunapi, so it has no search "
                 "space; delete it or use another name."
             )
-        self._storage.set_study_system_attr(study_id, DEFINITION_KEY, definition.to_dict())
-        return definition.to_dict()
+        stored = _stored(definition)
+        self._storage.set_study_system_attr(study_id, DEFINITION_KEY, stored)
+        return stored
 
     def _check_same(self, entry: StudyEntry, given: StudyDefinition) -> None:
         differing = entry.definition.differences(given)
@@ -247,6 +263,10 @@ class Studies:
             self._files[name] = (key, definition, _canonical(definition))
             return definition, self._files[name][2]
         return None
+
+
+def _stored(definition: StudyDefinition) -> dict[str, Any]:
+    return {**definition.to_dict(), "uid": uuid.uuid4().hex}
 
 
 def _canonical(definition: StudyDefinition) -> str:

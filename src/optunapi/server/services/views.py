@@ -11,7 +11,12 @@ from datetime import datetime, timezone
 
 from optuna.trial import FrozenTrial, TrialState
 
-from optunapi.errors import ConflictError, StudyNotFoundError, TrialNotFoundError
+from optunapi.errors import (
+    ConflictError,
+    StorageBusyError,
+    StudyNotFoundError,
+    TrialNotFoundError,
+)
 from optunapi.schemas import StateCounts, StudyRead, StudySummary, TrialRead, TrialStateName
 from optunapi.server.services.leases import Leases
 from optunapi.server.services.sampling import decode
@@ -202,10 +207,12 @@ class Views:
         try:
             yield
         except KeyError:
-            # Optuna raises KeyError for rows that vanished: the study was deleted meanwhile,
-            # unless it still exists under the same id (then the KeyError is a bug: re-raise).
+            # Optuna raises KeyError for rows (or cache entries) that vanished: the study was
+            # deleted meanwhile. If it still looks present, the delete is under way.
             if self._studies.exists(entry):
-                raise
+                raise StorageBusyError(
+                    f"Study {entry.name!r} is being deleted or replaced; retry."
+                ) from None
             self._studies.forget(entry.name)
             raise StudyNotFoundError(f"Study {entry.name!r} was deleted.") from None
 

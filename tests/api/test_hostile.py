@@ -1,0 +1,103 @@
+"""Inputs a fresh tester used to break the server: each is a 4xx that changes nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+SPACE = {"x": {"type": "float", "low": 0, "high": 1}}
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        {"x": {"type": "int", "low": 0, "high": 1e30}},
+        {"x": {"type": "int", "low": -(2**60), "high": 0}},
+        {"x": {"type": "float", "low": 0, "high": 1, "step": 1e-30}},
+        {"x": {"type": "float", "low": -1e308, "high": 1e308}},
+        {"x": {"type": "categorical", "choices": [0.0, -0.0]}},
+    ],
+    ids=["int-1e30", "int-2^60", "step-1e-30", "float-overflow", "zero-and-minus-zero"],
+)
+def test_unusable_spaces_are_422_and_leave_nothing(api: TestClient, space: dict) -> None:
+    answer = api.post("/v1/studies", json={"name": "s", "space": space})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["param"] == "x"
+    assert api.get("/v1/studies").json() == {"studies": []}
+
+
+def test_unusable_study_options_are_422(api: TestClient) -> None:
+    for options in ({"lease_seconds": 1e308}, {"lease_seconds": 0}, {"max_retries": 10**9}):
+        answer = api.post("/v1/studies", json={"name": "s", "space": SPACE, **options})
+        assert answer.status_code == 422, options
+    assert api.get("/v1/studies").json() == {"studies": []}
+
+
+def test_numbers_beyond_storage_integers_are_422(api: TestClient) -> None:
+    api.post("/v1/studies", json={"name": "s", "space": SPACE})
+    n = api.post("/v1/studies/s/trials").json()["number"]
+    huge = 2**63
+    assert api.get(f"/v1/studies/s/trials/{huge}").status_code == 422
+    assert api.post(f"/v1/studies/s/trials/{huge}/tell", json={"value": 1}).status_code == 422
+    assert api.get(f"/optunapi/score/s?trial_id={huge}&score=1").status_code == 422
+    for step in (huge, True, "3", -1):
+        answer = api.post(f"/v1/studies/s/trials/{n}/report", json={"step": step, "value": 1})
+        assert answer.status_code == 422, step
+    assert api.get(f"/v1/studies/s/trials/{2**31 - 1}").status_code == 404
+
+
+def test_user_attrs_that_could_not_be_read_back_are_422(api: TestClient) -> None:
+    api.post("/v1/studies", json={"name": "s", "space": SPACE})
+    n = api.post("/v1/studies/s/trials").json()["number"]
+    deep: object = 1
+    for _ in range(100):
+        deep = [deep]
+    raw_nan = '{"value": 1, "user_attrs": {"loss": NaN}}'
+    bodies = [
+        json.dumps({"value": 1, "user_attrs": {"a": deep}}),
+        raw_nan,
+        json.dumps({"value": 1, "user_attrs": {"blob": "x" * 100_000}}),
+    ]
+    for body in bodies:
+        answer = api.post(
+            f"/v1/studies/s/trials/{n}/tell",
+            content=body.encode(),
+            headers={"content-type": "application/json"},
+        )
+        assert answer.status_code == 422, body[:60]
+    assert api.get(f"/v1/studies/s/trials/{n}").json()["state"] == "running"
+
+
+def test_unreadable_bodies_and_wrong_methods_are_problems(api: TestClient) -> None:
+    api.post("/v1/studies", json={"name": "s", "space": SPACE})
+    bad_utf8 = api.post(
+        "/v1/studies", content=b'{"name": "\xff"}', headers={"content-type": "application/json"}
+    )
+    assert bad_utf8.status_code == 422
+    assert bad_utf8.json()["type"].startswith("urn:optunapi:problem:")
+    wrong = api.put("/v1/studies/s")
+    assert wrong.status_code == 405 and wrong.json()["type"].endswith("method-not-allowed")
+    assert "allow" in wrong.headers
+
+
+def test_bodies_over_the_limit_are_413(api: TestClient) -> None:
+    big = {"name": "s", "space": SPACE, "sampler": {"type": "tpe", "pad": "x" * 2_000_000}}
+    answer = api.post("/v1/studies", json=big)
+    assert answer.status_code == 413 and answer.json()["type"].endswith("request-too-large")
+    assert api.get("/v1/studies").json() == {"studies": []}
+
+
+def test_v1_asks_create_and_check_file_defined_studies(api: TestClient, settings) -> None:
+    (settings.config_dir / "mnist.yaml").write_text("x: {type: float, low: 0, high: 1}\n")
+    first = api.post("/v1/studies/mnist/trials")
+    assert first.status_code == 201 and set(first.json()["params"]) == {"x"}
+    (settings.config_dir / "mnist.yaml").write_text("x: {type: float, low: 0, high: 2}\n")
+    assert api.post("/v1/studies/mnist/trials").status_code == 409
+    assert api.get("/v1/studies/mnist").json()["counts"]["running"] == 1
+
+
+def test_effective_lease_is_shown(api: TestClient, settings) -> None:
+    api.post("/v1/studies", json={"name": "s", "space": SPACE})
+    assert api.get("/v1/studies/s").json()["lease_seconds"] == settings.lease_seconds
