@@ -10,7 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from optunapi import __version__
 from optunapi.server import problems
+from optunapi.server.dashboard import Dashboard
 from optunapi.server.limits import BodySizeLimit
+from optunapi.server.metrics import Metrics, RequestMetrics
 from optunapi.server.routes import health, legacy, studies, trials
 from optunapi.server.services.leases import Leases, Reaper
 from optunapi.server.services.studies import Studies
@@ -39,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.studies = studies
         app.state.views = views
         app.state.trials = Trials(studies, leases, views)
+        metrics.watch_trials(views)
         reaper = Reaper(leases, settings.reap_interval)
         reaper.start()
         try:
@@ -53,7 +56,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    metrics = Metrics()
+    app.state.metrics = metrics
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Dashboard)
+    app.add_middleware(RequestMetrics, metrics=metrics)
     for module in (health, legacy, studies, trials):
         app.include_router(module.router)
     return app

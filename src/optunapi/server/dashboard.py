@@ -1,0 +1,47 @@
+"""The web dashboard (optuna-dashboard) served by the same process, read-only.
+
+optuna-dashboard is a WSGI app with its routes at the root (``/dashboard``, ``/api/...``,
+``/static/...``); requests for those paths go to it, everything else to optunapi. Only GET is
+passed on: the dashboard is for watching, and its write routes (tell, rename, delete) would
+bypass the leases and checks of the API.
+"""
+
+from __future__ import annotations
+
+from a2wsgi import WSGIMiddleware
+from optuna.storages import BaseStorage
+from optuna_dashboard import wsgi
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from optunapi.errors import MethodNotAllowedError
+from optunapi.server.problems import render
+
+_PATHS = ("/dashboard", "/api/", "/static/", "/csv/", "/favicon.ico")
+
+
+class Dashboard:
+    """ASGI middleware: the dashboard's paths to optuna-dashboard, the rest to ``app``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._dashboard: WSGIMiddleware | None = None
+
+    def _over(self, storage: BaseStorage) -> WSGIMiddleware:
+        # Built at the first dashboard request: the storage is opened in the app's lifespan.
+        if self._dashboard is None:
+            self._dashboard = WSGIMiddleware(wsgi(storage))
+        return self._dashboard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(_PATHS):
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] not in ("GET", "HEAD"):
+            error = MethodNotAllowedError("The dashboard is read-only: use the v1 API to change.")
+            response = render(error)
+            response.headers["Allow"] = "GET, HEAD"
+            await response(scope, receive, send)
+            return
+        storage = scope["app"].state.studies.storage
+        await self._over(storage)(scope, receive, send)  # type: ignore[arg-type]
