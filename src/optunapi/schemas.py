@@ -79,17 +79,15 @@ class TrialAsk(_In):
     worker: str | None = Field(default=None, min_length=1, max_length=256)
 
 
-class TrialTell(_In):
-    """``POST .../trials/{number}/tell``: the outcome of a trial."""
+class _WithValues(_In):
+    """A body that may carry objective values: ``value`` or ``values``, not both."""
 
-    state: Literal["complete", "fail", "pruned"] = "complete"
     value: FiniteFloat | None = None
     values: list[FiniteFloat] | None = None
-    constraints: list[FiniteFloat] | None = None
     user_attrs: UserAttrs | None = None
 
     @model_validator(mode="after")
-    def _one_of_value_or_values(self) -> TrialTell:
+    def _one_of_value_or_values(self) -> _WithValues:
         if self.value is not None and self.values is not None:
             raise ValueError("give 'value' or 'values', not both")
         return self
@@ -101,27 +99,19 @@ class TrialTell(_In):
         return None if self.value is None else [self.value]
 
 
-class TrialEnqueue(_In):
+class TrialTell(_WithValues):
+    """``POST .../trials/{number}/tell``: the outcome of a trial."""
+
+    state: Literal["complete", "fail", "pruned"] = "complete"
+    constraints: list[FiniteFloat] | None = None
+
+
+class TrialEnqueue(_WithValues):
     """``POST /v1/studies/{name}/enqueue``: params to try first (a warm start), or, with a
     value, a finished trial from an earlier run."""
 
     params: dict[str, Any]
     skip_if_exists: bool = False
-    value: FiniteFloat | None = None
-    values: list[FiniteFloat] | None = None
-    user_attrs: UserAttrs | None = None
-
-    @model_validator(mode="after")
-    def _one_of_value_or_values(self) -> TrialEnqueue:
-        if self.value is not None and self.values is not None:
-            raise ValueError("give 'value' or 'values', not both")
-        return self
-
-    def all_values(self) -> list[float] | None:
-        """``values``, or ``[value]``, or None."""
-        if self.values is not None:
-            return list(self.values)
-        return None if self.value is None else [self.value]
 
 
 class Enqueued(BaseModel):

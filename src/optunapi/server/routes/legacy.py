@@ -28,9 +28,8 @@ def read_hparams(
 
     ``trial_id`` is the number of the trial this request created.
     """
-    entry = studies.for_ask(model_name)
-    trial = views.read(entry, trials.ask_legacy(entry))
-    counts = views.counts(entry)
+    trial, _ = trials.ask(model_name)
+    counts = views.counts(studies.get(model_name))
     return LegacyHparams(
         model_name=model_name,
         trial_id=trial.number,

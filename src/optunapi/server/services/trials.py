@@ -54,12 +54,6 @@ class Trials:
                     return self._views.read(entry, held), False
             return self._views.read(entry, self._new_trial(entry, worker)), True
 
-    def ask_legacy(self, entry: StudyEntry) -> FrozenTrial:
-        """Start a trial for the legacy route."""
-        with self._views.study_gone(entry), entry.locked(self._studies.study_wait):
-            self._leases.reap_due(entry)
-            return self._new_trial(entry, None)
-
     def tell(self, name: str, number: int, outcome: TrialTell) -> TrialRead:
         """Finish a trial. An identical repeat answers the stored trial; a different one is a 409.
 
