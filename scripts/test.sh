@@ -16,6 +16,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[server,dev]'
 
-.venv/bin/ruff check src tests examples
+.venv/bin/ruff check src tests examples benchmarks
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"
