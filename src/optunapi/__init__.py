@@ -10,11 +10,13 @@ __version__ = "0.2.0"
 
 from optunapi.client import Client, Trial, TrialPruned
 from optunapi.errors import (
+    AuthenticationError,
     ConflictError,
     InvalidSpaceError,
     InvalidValueError,
     NotFoundError,
     OptunapiError,
+    PermissionDeniedError,
     ServerUnreachableError,
     StorageBusyError,
     StudyDefinitionConflictError,
@@ -26,12 +28,14 @@ from optunapi.errors import (
 )
 
 __all__ = [
+    "AuthenticationError",
     "Client",
     "ConflictError",
     "InvalidSpaceError",
     "InvalidValueError",
     "NotFoundError",
     "OptunapiError",
+    "PermissionDeniedError",
     "ServerUnreachableError",
     "StorageBusyError",
     "StudyDefinitionConflictError",

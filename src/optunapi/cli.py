@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--storage", help="storage URL (sqlite:///optunapi.db)")
     serve.add_argument("--host", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on, 0 for any free one (8000)")
+    serve.add_argument("--ssl-certfile", help="serve HTTPS with this certificate (PEM)")
+    serve.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
+    serve.add_argument("--tokens-file", help="bearer tokens, one per line; requests need one")
     serve.add_argument("--log-level", default="info", help="uvicorn log level (info)")
     serve.set_defaults(run=_serve)
 
@@ -85,6 +88,9 @@ def _serve(args: argparse.Namespace) -> int:
         "storage": args.storage,
         "host": args.host,
         "port": args.port,
+        "ssl_certfile": args.ssl_certfile,
+        "ssl_keyfile": args.ssl_keyfile,
+        "tokens_file": args.tokens_file,
     }
     settings = Settings(**{k: v for k, v in flags.items() if v is not None})
     # Bind first, so that --port 0 can say which port it got before serving.
@@ -99,8 +105,9 @@ def _serve(args: argparse.Namespace) -> int:
     sock.listen(2048)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
+    scheme = "https" if settings.ssl_certfile else "http"
     print(
-        f"optunapi {__version__} serving on http://{shown}:{port} "
+        f"optunapi {__version__} serving on {scheme}://{shown}:{port} "
         f"(storage {settings.storage}, config {settings.config_dir})",
         flush=True,
     )
@@ -108,7 +115,13 @@ def _serve(args: argparse.Namespace) -> int:
     # uvicorn's logs, its access log included, go to stderr.
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
-    config = uvicorn.Config(create_app(settings), log_level=args.log_level, log_config=log_config)
+    config = uvicorn.Config(
+        create_app(settings),
+        log_level=args.log_level,
+        log_config=log_config,
+        ssl_certfile=settings.ssl_certfile,
+        ssl_keyfile=settings.ssl_keyfile,
+    )
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 

@@ -7,6 +7,8 @@ raised::
 
     OptunapiError
     ├── ServerUnreachableError        (client side: no HTTP answer at all)
+    ├── AuthenticationError           401
+    ├── PermissionDeniedError         403
     ├── NotFoundError                 404
     │   ├── StudyNotFoundError
     │   └── TrialNotFoundError
@@ -84,6 +86,22 @@ class ServerUnreachableError(OptunapiError):
     slug = "server-unreachable"
     title = "Server unreachable"
     exit_code = 2
+
+
+class AuthenticationError(OptunapiError):
+    """The server needs a token and the request carried none."""
+
+    status = 401
+    slug = "unauthenticated"
+    title = "Token required"
+
+
+class PermissionDeniedError(OptunapiError):
+    """The request's token is not one the server accepts."""
+
+    status = 403
+    slug = "forbidden"
+    title = "Token not accepted"
 
 
 class NotFoundError(OptunapiError):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -113,6 +115,8 @@ class Client:
         url: The server's base URL.
         timeout: Seconds to wait for one answer.
         retries: How often a failed connection or a 503 is retried before giving up.
+        token: The server's bearer token, if it needs one (default: ``OPTUNAPI_TOKEN``).
+        verify: TLS verification: True (system CAs), False, or a CA bundle's path.
         transport: An httpx transport, e.g. to talk to an app in process.
     """
 
@@ -122,11 +126,21 @@ class Client:
         *,
         timeout: float = 30.0,
         retries: int = 6,
+        token: str | None = None,
+        verify: bool | str = True,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.retries = retries
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+        token = token if token is not None else os.environ.get("OPTUNAPI_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        tls: bool | ssl.SSLContext = (
+            ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        )
+        self._http = httpx.Client(
+            base_url=self.url, timeout=timeout, transport=transport, headers=headers,
+            verify=tls,
+        )  # fmt: skip
 
     def __enter__(self) -> Client:
         return self

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from optunapi import __version__
 from optunapi.server import problems
+from optunapi.server.auth import BearerTokens
 from optunapi.server.dashboard import Dashboard
 from optunapi.server.limits import BodySizeLimit
 from optunapi.server.metrics import Metrics, RequestMetrics
@@ -61,6 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Dashboard)
     app.add_middleware(RequestMetrics, metrics=metrics)
+    tokens = settings.accepted_tokens()
+    if tokens:  # outermost: nothing, the dashboard included, is served without a token
+        app.add_middleware(BearerTokens, tokens=tokens)
     for module in (health, legacy, studies, trials):
         app.include_router(module.router)
     return app

@@ -36,9 +36,25 @@ class Settings(BaseSettings):
         description="Seconds a request waits for its study while other requests use it (asks "
         "and tells of one study take turns) before a 503.",
     )
+    tokens: str = Field(
+        default="",
+        description="Comma-separated bearer tokens; when any is set, requests need one.",
+    )
+    tokens_file: Path | None = Field(
+        default=None, description="A file of bearer tokens, one per line."
+    )
+    ssl_certfile: Path | None = Field(default=None, description="TLS certificate (PEM).")
+    ssl_keyfile: Path | None = Field(default=None, description="TLS private key (PEM).")
     max_body_bytes: int = Field(
         default=1024 * 1024, gt=0, description="The largest request body accepted (413 above)."
     )
     busy_timeout: float = Field(
         default=2.0, gt=0, description="Seconds a write waits for a busy database before a 503."
     )
+
+    def accepted_tokens(self) -> list[str]:
+        """Every configured token (none: the server is open)."""
+        tokens = [t.strip() for t in self.tokens.split(",")]
+        if self.tokens_file is not None:
+            tokens += [line.strip() for line in self.tokens_file.read_text().splitlines()]
+        return [t for t in tokens if t and not t.startswith("#")]
