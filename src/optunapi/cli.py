@@ -28,6 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `optunapi export s | head`
+        sys.stderr.close()
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,13 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     server_url = os.environ.get("OPTUNAPI_SERVER", "http://127.0.0.1:8000")
+    server_help = f"server URL ({server_url}; default from OPTUNAPI_SERVER)"
     worker = commands.add_parser(
         "worker",
         help="run a program once per trial",
         description="Run COMMAND once per trial of a study; see docs/worker.md.",
     )
     worker.add_argument("--study", required=True, help="the study's name")
-    worker.add_argument("--server", default=server_url, help=f"server URL ({server_url})")
+    worker.add_argument("--server", default=server_url, help=server_help)
     worker.add_argument(
         "--n-trials", type=int, help="stop after this many trials (default: run on)"
     )
@@ -68,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         ("export", "write a study's trials as CSV or JSON", _export),
     ):
         sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("--server", default=server_url, help=f"server URL ({server_url})")
+        sub.add_argument("--server", default=server_url, help=server_help)
         if name != "studies":
             sub.add_argument("study")
         if name == "export":
@@ -82,6 +86,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from optunapi.server import Settings, create_app
+    from optunapi.server.storage import open_storage
 
     flags = {
         "config_dir": args.config_dir,
@@ -93,6 +98,11 @@ def _serve(args: argparse.Namespace) -> int:
         "tokens_file": args.tokens_file,
     }
     settings = Settings(**{k: v for k, v in flags.items() if v is not None})
+    try:  # a bad storage URL fails here, before the "serving on" line
+        open_storage(settings.storage, settings.busy_timeout)
+    except Exception as exc:
+        print(f"optunapi: cannot open the storage {settings.storage}: {exc}", file=sys.stderr)
+        return 1
     # Bind first, so that --port 0 can say which port it got before serving.
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

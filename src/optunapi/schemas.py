@@ -50,9 +50,30 @@ TRIAL_STATES: tuple[TrialStateName, ...] = ("running", "waiting", "complete", "p
 
 
 class _In(BaseModel):
-    """A request body: unknown fields are an error, not silently dropped."""
+    """A request body: unknown fields are an error, not silently dropped, and every string is
+    text that can be stored and sent back (no lone UTF-16 surrogates)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        stack = [data]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError(
+                        f"{item[:20]!r} is not valid Unicode text (a lone surrogate)"
+                    ) from None
+            elif isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        return data
 
 
 class StudyCreate(_In):

@@ -41,6 +41,8 @@ PRUNERS = (
 DEFAULT_SAMPLER: dict[str, Any] = {"type": "tpe"}
 MAX_SAFE_INT = 2**53  # beyond, JSON numbers (IEEE doubles) are not exact integers
 MAX_GRID_POINTS = 10**15
+MAX_CHOICES = 1000  # samplers slow down with the number of choices (TPE: ~1 s an ask at 5,000)
+MAX_FLOAT = 1e100  # beyond, samplers' arithmetic on the range overflows
 MAX_LEASE_SECONDS = 366 * 24 * 3600
 MAX_RETRIES = 1000
 _PARAM_KEYS = {"name", "type", "low", "high", "step", "log", "choices", "when"}
@@ -110,6 +112,11 @@ class FloatParam:
         k = round((Decimal(repr(float(value))) - low) / step)
         return float(min(max(low + k * step, _decimal(self.low)), _decimal(self.high)))
 
+    def describe(self) -> str:
+        """What values this parameter takes, in words."""
+        grid = f" on a grid of step {self.step}" if self.step is not None else ""
+        return f"it is a float from {self.low} to {self.high}{grid}"
+
     def contains(self, value: Any) -> bool:
         """Whether ``value`` can be a sample of this parameter."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -136,6 +143,11 @@ class IntParam:
             {"type": "int", "low": self.low, "high": self.high, "step": self.step, "log": self.log},
             self.when,
         )
+
+    def describe(self) -> str:
+        """What values this parameter takes, in words."""
+        step = f" in steps of {self.step}" if self.step != 1 else ""
+        return f"it is an int from {self.low} to {self.high}{step}"
 
     def contains(self, value: Any) -> bool:
         """Whether ``value`` can be a sample of this parameter."""
@@ -182,6 +194,10 @@ class CategoricalParam:
             return encoded
         return json.loads(encoded)
 
+    def describe(self) -> str:
+        """What values this parameter takes, in words."""
+        return f"it is one of {_json_text(list(self.choices))[:200]}"
+
     def contains(self, value: Any) -> bool:
         """Whether ``value`` is one of the choices, with the same JSON type."""
         key = _choice_key(value)
@@ -223,7 +239,9 @@ class SearchSpace:
             if p.name not in params:
                 problems.append(_problem(p.name, "is missing"))
             elif not p.contains(params[p.name]):
-                problems.append(_problem(p.name, f"{params[p.name]!r} is outside its range"))
+                problems.append(
+                    _problem(p.name, f"cannot be {_json_text(params[p.name])}: {p.describe()}")
+                )
             else:
                 chosen[p.name] = params[p.name]
         known = {p.name for p in self.params}
@@ -368,13 +386,20 @@ def definition_from_dict(data: Mapping[str, Any]) -> StudyDefinition:
     )
 
 
+def split_form(data: Any) -> tuple[Any, dict[str, Any]]:
+    """``(params, study options)`` of a space in either form."""
+    if isinstance(data, Mapping) and data and _is_rich_form(data):
+        study = data.get("study") or {}
+        return data.get("params"), dict(study) if isinstance(study, Mapping) else {}
+    return data, {}
+
+
 def _is_rich_form(data: Mapping[str, Any]) -> bool:
     keys = set(data)
     if not keys <= {"study", "params"}:
         return False
-    params = data.get("params")
-    # A flat file with one parameter named "params" has "type" right inside it.
-    return "study" in keys or (isinstance(params, Mapping) and "type" not in params)
+    # A seed-format file may name a parameter "params" or "study": that one has a "type".
+    return not any(isinstance(data.get(k), Mapping) and "type" in data[k] for k in keys)
 
 
 def _parse_params(data: Any, problems: list[Problem]) -> SearchSpace:
@@ -432,6 +457,15 @@ def _parse_categorical(
     if not isinstance(choices, list) or not choices:
         problems.append(_problem(name, "needs a non-empty list of 'choices'"))
         return None
+    if len(choices) > MAX_CHOICES:
+        problems.append(
+            _problem(
+                name,
+                f"has {len(choices)} choices, more than {MAX_CHOICES}: use an int "
+                "parameter to index them",
+            )
+        )
+        return None
     seen: set[str] = set()
     for choice in choices:
         try:
@@ -473,8 +507,14 @@ def _parse_numeric(
             )
         )
         return None
-    if not integral and not math.isfinite(float(high) - float(low)):
-        problems.append(_problem(name, "has a range wider than a float can hold"))
+    if not integral and max(abs(low), abs(high)) > MAX_FLOAT:
+        problems.append(
+            _problem(
+                name,
+                f"has low or high beyond ±{MAX_FLOAT:g}, where samplers lose "
+                "precision; rescale it (e.g. sample its logarithm)",
+            )
+        )
         return None
     if log and low <= 0:
         problems.append(_problem(name, f"has log: true, so low must be > 0, not {low}"))
@@ -698,6 +738,13 @@ def _choice_key(choice: Any) -> str:
         raise ValueError(
             "is not a JSON value (null, boolean, number, string, list, mapping)"
         ) from None
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _decimal(x: float) -> Decimal:

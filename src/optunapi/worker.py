@@ -32,8 +32,17 @@ from pathlib import Path
 from typing import IO, Any
 
 from optunapi.client import Client, Trial, TrialPruned
-from optunapi.errors import OptunapiError, TrialFinishedError, TrialNotRunningError
+from optunapi.errors import (
+    InvalidValueError,
+    OptunapiError,
+    TrialFinishedError,
+    TrialNotRunningError,
+)
 
+_PROTECTED = {
+    "PATH", "HOME", "USER", "SHELL", "PWD", "LANG", "TMPDIR", "TERM", "PYTHONPATH",
+    "PYTHONHOME", "LD_LIBRARY_PATH", "LD_PRELOAD", "VIRTUAL_ENV",
+}  # fmt: skip
 REPORT_LINE = re.compile(r"^optunapi:report\s+(\d+)\s+(\S+)\s*$")
 _STDERR_TAIL_LINES = 20
 _GRACE_SECONDS = 5.0
@@ -57,6 +66,19 @@ def parse_objective(line: str) -> list[float] | None:
     except ValueError:
         return None
     return values or None
+
+
+def param_env(params: dict[str, Any]) -> dict[str, str]:
+    """One variable per param, leaving out names that would clobber the program's own
+    environment (``path`` is not ``PATH``) or that no environment can hold; every param is in
+    ``OPTUNAPI_PARAMS`` anyway."""
+    env = {}
+    for name, value in params.items():
+        key = env_name(name)
+        if "\0" in name or key in _PROTECTED or key.startswith("OPTUNAPI_"):
+            continue
+        env[key] = as_text(value)
+    return env
 
 
 @dataclass
@@ -123,7 +145,7 @@ class Worker:
             result_file = Path(tmp, "result")
             env = {
                 **os.environ,
-                **{env_name(k): as_text(v) for k, v in trial.params.items()},
+                **param_env(trial.params),
                 "OPTUNAPI_PARAMS": json.dumps(trial.params),
                 "OPTUNAPI_PARAMS_FILE": str(params_file),
                 "OPTUNAPI_RESULT_FILE": str(result_file),
@@ -232,10 +254,19 @@ class Worker:
             return
         if outcome.state == "complete" and not self.stopping.is_set():
             assert outcome.values is not None
-            told = trial.tell(outcome.values)
-            shown = ", ".join(f"{v:.6g}" for v in told.values or [])
-            self._say(f"trial {trial.number} complete: {shown}")
-            return
+            try:
+                told = trial.tell(outcome.values)
+            except InvalidValueError as exc:  # NaN, infinity, or not one value per objective
+                outcome = Outcome(
+                    "fail",
+                    attrs={
+                        "error": f"the objective {outcome.values} cannot be stored: {exc.detail}"
+                    },
+                )
+            else:
+                shown = ", ".join(f"{v:.6g}" for v in told.values or [])
+                self._say(f"trial {trial.number} complete: {shown}")
+                return
         attrs = outcome.attrs or {"error": "the worker was stopped"}
         trial.fail(user_attrs=attrs)
         self._say(f"trial {trial.number} failed: {attrs}")

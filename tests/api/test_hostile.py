@@ -101,3 +101,65 @@ def test_v1_asks_create_and_check_file_defined_studies(api: TestClient, settings
 def test_effective_lease_is_shown(api: TestClient, settings) -> None:
     api.post("/v1/studies", json={"name": "s", "space": SPACE})
     assert api.get("/v1/studies/s").json()["lease_seconds"] == settings.lease_seconds
+
+
+@pytest.mark.parametrize(
+    ("options", "space", "says"),
+    [
+        ({"sampler": {"type": "tpe", "gamma": "x"}}, SPACE, "gamma"),
+        ({"sampler": {"type": "tpe", "n_startup_trials": "x"}}, SPACE, "fails"),
+        ({"pruner": {"type": "hyperband", "min_resource": 0}}, SPACE, "ZeroDivision"),
+        ({"sampler": "bruteforce"}, SPACE, "continuous"),
+        ({"sampler": "grid"}, {"x": {"type": "float", "low": 0, "high": 1e15, "step": 1}}, "more"),
+        ({}, {"x": {"type": "float", "low": 1e308, "high": 1.7e308}}, "beyond"),
+        ({}, {"c": {"type": "categorical", "choices": list(range(1001))}}, "1001 choices"),
+    ],
+    ids=[
+        "tpe-gamma",
+        "tpe-type",
+        "hyperband-0",
+        "bruteforce-float",
+        "huge-grid",
+        "wide",
+        "choices",
+    ],
+)
+def test_options_that_would_fail_later_are_422_now(
+    api: TestClient, options: dict, space: dict, says: str
+) -> None:
+    answer = api.post("/v1/studies", json={"name": "s", "space": space, **options})
+    assert answer.status_code == 422 and says in answer.json()["detail"], answer.text
+    assert api.get("/v1/studies").json() == {"studies": []}
+
+
+def test_a_grid_that_runs_out_keeps_answering(api: TestClient) -> None:
+    space = {"a": {"type": "categorical", "choices": ["x", "y"]}}
+    api.post("/v1/studies", json={"name": "g", "space": space, "sampler": "grid"})
+    numbers = [api.post("/v1/studies/g/trials").json()["number"] for _ in range(3)]
+    for n in numbers:
+        assert api.post(f"/v1/studies/g/trials/{n}/tell", json={"value": n}).status_code == 200
+
+
+def test_text_that_cannot_be_stored_is_422(api: TestClient) -> None:
+    raw = b'{"name": "s", "space": {"\\ud800": {"type": "categorical", "choices": ["a"]}}}'
+    answer = api.post("/v1/studies", content=raw, headers={"content-type": "application/json"})
+    assert answer.status_code == 422 and "surrogate" in answer.json()["detail"]
+    assert api.get("/v1/studies").json() == {"studies": []}
+
+
+def test_waiting_trials_show_the_params_they_will_run(api: TestClient) -> None:
+    api.post("/v1/studies", json={"name": "w", "space": SPACE})
+    api.post("/v1/studies/w/enqueue", json={"params": {"x": 0.25}})
+    (waiting,) = api.get("/v1/studies/w/trials", params={"state": "waiting"}).json()["trials"]
+    assert waiting["params"] == {"x": 0.25}
+
+
+def test_a_streamed_body_over_the_limit_is_413(api: TestClient) -> None:
+    def chunks():
+        yield b'{"name": "s", "space": {"x": {"type": "float", "low": 0, "high": 1}}, "p": "'
+        for _ in range(40):
+            yield b"x" * 50_000
+        yield b'"}'
+
+    answer = api.post("/v1/studies", content=chunks(), headers={"content-type": "application/json"})
+    assert answer.status_code == 413

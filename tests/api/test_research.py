@@ -163,7 +163,7 @@ def test_export_as_csv_and_json(api: TestClient) -> None:
     assert 'filename="exp.csv"' in as_csv.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert [r["state"] for r in rows] == ["complete"] * 3 + ["running"]
-    assert [r["loss"] for r in rows[:3]] == ["0.0", "1.0", "2.0"]
+    assert [r["values_loss"] for r in rows[:3]] == ["0.0", "1.0", "2.0"]
     assert {"params_opt", "params_momentum", "params_layers"} <= set(rows[0])
     as_json = api.get("/v1/studies/exp/export", params={"format": "json"}).json()
     assert as_json["study"]["name"] == "exp" and len(as_json["trials"]) == 4

@@ -117,3 +117,39 @@ def test_client_refuses_nan_and_takes_numpy_scalars(client: Client, study_name: 
         trial.tell(np.float32(0.5))
     assert client.trial_info(study_name, trial.number).value == 0.5
     assert client.trial_info(study_name, number).state == "running"
+
+
+def test_dashboard_files_are_served_to_clients_without_accept_encoding(
+    server: ServerProcess,
+) -> None:
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(server.url)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+    conn.request("GET", "/static/bundle.js")  # http.client sends no Accept-Encoding
+    answer = conn.getresponse()
+    assert answer.status == 200 and len(answer.read()) > 1000
+    conn.close()
+
+
+def test_worker_survives_bad_output_and_keeps_path(
+    server: ServerProcess, client: Client, study_name: str, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    client.create_study(study_name, {"path": {"type": "categorical", "choices": ["a", "b"]}})
+    script = tmp_path / "bad.sh"
+    script.write_text(
+        'printf "%s\\n" "$PATH" > /dev/null; command -v python3 >/dev/null; echo nan\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "optunapi.cli", "worker", "--study", study_name,
+         "--server", server.url, "--n-trials", "3", "--", "bash", str(script)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    trials = client.trials(study_name)
+    assert [t.state for t in trials] == ["fail"] * 3  # all three ran; NaN is a failed run
+    assert "cannot be stored" in trials[0].user_attrs["error"]

@@ -261,3 +261,10 @@ def test_any_valid_space_round_trips(space: dict) -> None:
             assert all(p.contains(c) for c in p.choices)
         else:
             assert p.contains(p.low) and p.contains(p.high)
+
+
+def test_seed_files_may_name_parameters_params_and_study() -> None:
+    d = parse_space_file(
+        "params: {type: int, low: 1, high: 3}\nstudy: {type: categorical, choices: [a, b]}"
+    )
+    assert [p.name for p in d.space.params] == ["params", "study"]

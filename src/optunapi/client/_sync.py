@@ -18,6 +18,7 @@ import httpx
 
 from optunapi.errors import (
     InvalidValueError,
+    NotFoundError,
     OptunapiError,
     ServerUnreachableError,
     StorageBusyError,
@@ -34,7 +35,7 @@ from optunapi.schemas import (
     TrialList,
     TrialRead,
 )
-from optunapi.space import load_yaml
+from optunapi.space import load_yaml, split_form
 
 Objective = Callable[[dict[str, Any]], "float | Sequence[float]"]
 _PAGE = 1000
@@ -90,7 +91,7 @@ class Trial:
         while not self._stop.wait(self._heartbeat_every()):
             try:
                 self._lease_expires_at = self.client.heartbeat(self.study, self.number)
-            except TrialNotRunningError:
+            except (TrialNotRunningError, NotFoundError):  # reaped, or its study deleted
                 self.lost.set()
                 return
             except OptunapiError:
@@ -158,23 +159,23 @@ class Client:
         """The server's ``/v1/health``."""
         return self._request("GET", "/v1/health").json()  # type: ignore[no-any-return]
 
-    def create_study(self, name: str, space: Mapping[str, Any] | Path, **options: Any) -> StudyRead:
+    def create_study(
+        self, name: str, space: Mapping[str, Any] | Path | str, **options: Any
+    ) -> StudyRead:
         """Create a study, or load it if it exists with the same definition.
 
         Args:
             name: The study's name.
-            space: The ``params`` mapping, or the path of a space file (whose ``study:`` part,
-                if any, gives the options).
+            space: The space in either form (a ``params`` mapping, or ``{study:, params:}``),
+                or the path of a space file.
             **options: ``directions``, ``metric_names``, ``sampler``, ``pruner``,
-                ``lease_seconds``, ``max_retries``.
+                ``lease_seconds``, ``max_retries``; they win over the space's ``study:`` part.
         """
-        params: Any = space
-        if isinstance(space, Path):
-            params = load_yaml(space.read_text(encoding="utf-8"))
-            if isinstance(params, dict) and set(params) <= {"study", "params"}:
-                options = {**(params.get("study") or {}), **options}
-                params = params.get("params")
-        body = {"name": name, "space": params, **options}
+        data = space
+        if isinstance(space, (str, Path)):
+            data = load_yaml(Path(space).read_text(encoding="utf-8"))
+        params, study_options = split_form(data)
+        body = {"name": name, "space": params, **study_options, **options}
         return StudyRead.model_validate(self._request("POST", "/v1/studies", json=body).json())
 
     def study(self, name: str) -> StudyRead:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import optuna
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
@@ -31,6 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             is what ``uvicorn --factory optunapi.server:create_app`` uses.
     """
     settings = settings or Settings()
+    # Optuna logs every trial at INFO; the server's own logs say what matters.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -43,5 +43,9 @@ class Dashboard:
             response.headers["Allow"] = "GET, HEAD"
             await response(scope, receive, send)
             return
+        headers = dict(scope["headers"])
+        if b"accept-encoding" not in headers:
+            # optuna-dashboard's static files fail without this header.
+            scope = {**scope, "headers": [*scope["headers"], (b"accept-encoding", b"identity")]}
         storage = scope["app"].state.studies.storage
         await self._over(storage)(scope, receive, send)  # type: ignore[arg-type]

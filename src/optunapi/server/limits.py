@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from optunapi.errors import RequestTooLargeError
-from optunapi.server.problems import render
+from optunapi.server.problems import TOO_LARGE, render
 
 
 class BodySizeLimit:
@@ -30,6 +30,8 @@ class BodySizeLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
+                # FastAPI turns an error while reading into a 400; the mark makes it a 413.
+                scope.setdefault("state", {})[TOO_LARGE] = self._error()
                 raise self._error()
             return message
 

@@ -25,6 +25,8 @@ from optunapi.names import check_study_name
 from optunapi.schemas import Problem
 from optunapi.server.storage import STORAGE_ERRORS
 
+TOO_LARGE = "optunapi.body_too_large"
+
 PROBLEM_JSON = "application/problem+json"
 # Fields that hold a study name: their pattern errors are told as the naming rule.
 _NAMES = {("name",), ("model_name",)}
@@ -100,6 +102,9 @@ def install(app: FastAPI) -> None:
                 except InvalidNameError as invalid:
                     return render(invalid)
             return render(NotFoundError(f"There is no route {request.method} {request.url.path}."))
+        too_large = request.scope.get("state", {}).get(TOO_LARGE)
+        if too_large is not None:
+            return render(too_large)
         if exc.status_code == 400:  # a body that is not even JSON text (bad UTF-8, too deep)
             return render(
                 InvalidRequestError(f"The request body cannot be read as JSON: {exc.detail}.")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import math
+import random
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,7 +17,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 from optuna.samplers import BaseSampler
-from optuna.study import Study
+from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from optunapi.errors import InvalidSpaceError
@@ -42,6 +44,14 @@ _SAMPLERS: dict[str, tuple[Callable[..., BaseSampler], tuple[str, ...], str]] = 
     "grid": (optuna.samplers.GridSampler, (), ""),
     "bruteforce": (optuna.samplers.BruteForceSampler, (), ""),
 }
+# Options that take Python callables or objects: never from a study definition.
+_OBJECT_OPTIONS = {
+    "gamma", "weights", "constraints_func", "independent_sampler", "crossover",
+    "restart_strategy", "source_trials", "search_space", "callbacks",
+}  # fmt: skip
+MAX_GRID = 10**6
+# Past TPE's and CMA-ES's default startup trials, so that their models run once.
+_REHEARSAL_TRIALS = 12
 _PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
     "nop": optuna.pruners.NopPruner,
     "median": optuna.pruners.MedianPruner,
@@ -74,8 +84,13 @@ def build_sampler(definition: StudyDefinition, seed_offset: int = 0) -> BaseSamp
         if isinstance(options["seed"], bool) or not isinstance(options["seed"], int):
             raise _invalid("sampler", f"seed must be a whole number, not {options['seed']!r}")
         options["seed"] = (options["seed"] + seed_offset) % 2**32
-    if kind == "grid":
-        options.setdefault("search_space", _grid(definition.space))
+    if _OBJECT_OPTIONS & set(options):
+        named = ", ".join(sorted(_OBJECT_OPTIONS & set(options)))
+        raise _invalid("sampler", f"{named} take Python objects, which a study file cannot hold")
+    if kind in ("grid", "bruteforce"):
+        grid = _grid(definition.space, kind)
+        if kind == "grid":
+            options["search_space"] = grid
     try:
         inner = factory(**options)
     except (TypeError, ValueError) as exc:
@@ -111,6 +126,34 @@ def distribution(param: Param) -> BaseDistribution:
     if isinstance(param, IntParam):
         return IntDistribution(param.low, param.high, log=param.log, step=param.step)
     return CategoricalDistribution(param.encoded_choices())
+
+
+def rehearse(definition: StudyDefinition) -> None:
+    """Run a short search in memory with the definition's sampler and pruner.
+
+    Some options fail only once used (a TPE option at its first model-based sample, a pruner
+    option at its first report); rehearsed at creation, they are a 422 then, not a 500 later.
+    """
+    study = optuna.create_study(
+        directions=[StudyDirection[d.upper()] for d in definition.directions],
+        sampler=build_sampler(definition),
+        pruner=build_pruner(definition.pruner),
+    )
+    rng = random.Random(0)
+    try:
+        for _ in range(_REHEARSAL_TRIALS):
+            trial = study.ask()
+            suggest_all(trial, definition.space)
+            if not definition.is_multi_objective:
+                for step in range(3):
+                    trial.report(rng.random(), step)
+                    trial.should_prune()
+            study.tell(trial, [rng.random() for _ in definition.directions])
+    except Exception as exc:
+        raise _invalid(
+            "sampler",
+            f"the sampler or pruner fails with these options: {type(exc).__name__}: {exc}",
+        ) from None
 
 
 def suggest_all(trial: Trial, space: SearchSpace) -> None:
@@ -152,23 +195,40 @@ def decode(param: Param, value: Any) -> Any:
     return float(value)
 
 
-def _grid(space: SearchSpace) -> dict[str, list[Any]]:
+def _grid(space: SearchSpace, kind: str) -> dict[str, list[Any]]:
+    """Every value of every parameter, for the samplers that enumerate the space."""
+    sizes = [_size(p, kind) for p in space.params]
+    if math.prod(sizes) > MAX_GRID:
+        raise _invalid(
+            "sampler",
+            f"{kind} would enumerate {math.prod(sizes)} points, more than "
+            f"{MAX_GRID}; use larger steps or another sampler",
+        )
     grid: dict[str, list[Any]] = {}
     for p in space.params:
         if isinstance(p, CategoricalParam):
             grid[p.name] = list(p.encoded_choices())
         elif isinstance(p, IntParam):
             grid[p.name] = list(range(p.low, p.high + 1, p.step))
-        elif p.step is not None:
+        else:
+            assert p.step is not None
             n = round((p.high - p.low) / p.step)
             grid[p.name] = [p.snap(p.low + k * p.step) for k in range(n + 1)]
-        else:
-            raise _invalid(
-                "sampler",
-                f"grid needs every parameter discrete; {p.name} is a "
-                "continuous float (give it a step)",
-            )
     return grid
+
+
+def _size(p: Param, kind: str) -> int:
+    if isinstance(p, CategoricalParam):
+        return len(p.choices)
+    if isinstance(p, IntParam):
+        return (p.high - p.low) // p.step + 1
+    if p.step is None:
+        raise _invalid(
+            "sampler",
+            f"{kind} needs every parameter discrete; {p.name} is a "
+            "continuous float (give it a step)",
+        )
+    return round((p.high - p.low) / p.step) + 1
 
 
 def _invalid(part: str, message: str) -> InvalidSpaceError:
@@ -223,7 +283,14 @@ class SnappingSampler(BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
-        self._inner.after_trial(study, trial, state, values)
+        try:
+            self._inner.after_trial(study, trial, state, values)
+        except RuntimeError as exc:
+            # Grid and brute-force samplers call ``study.stop()`` once every point is
+            # covered, which Optuna only allows inside ``optimize()``. Over HTTP there is
+            # nothing to stop: later asks repeat points.
+            if "Study.stop" not in str(exc):
+                raise
 
     def reseed_rng(self) -> None:
         self._inner.reseed_rng()

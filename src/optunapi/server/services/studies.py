@@ -29,7 +29,7 @@ from optunapi.errors import (
     StudyNotFoundError,
 )
 from optunapi.names import check_study_name
-from optunapi.server.services.sampling import build_pruner, build_sampler
+from optunapi.server.services.sampling import build_pruner, build_sampler, rehearse
 from optunapi.space import StudyDefinition, definition_from_dict, parse_space_file
 
 DEFINITION_KEY = "optunapi:definition"
@@ -99,8 +99,7 @@ class Studies:
             StudyDefinitionConflictError: it exists with another definition.
         """
         check_study_name(name)
-        build_sampler(definition)  # fail now, not at the first ask, on bad sampler options
-        build_pruner(definition.pruner)
+        rehearse(definition)  # bad sampler or pruner options fail now, not at the first ask
         with self._lock:
             directions = [StudyDirection[d.upper()] for d in definition.directions]
             try:

@@ -21,7 +21,7 @@ from optunapi.schemas import StateCounts, StudyRead, StudySummary, TrialRead, Tr
 from optunapi.server.services.leases import Leases
 from optunapi.server.services.sampling import decode
 from optunapi.server.services.studies import Studies, StudyEntry
-from optunapi.server.storage import CONSTRAINTS_KEY
+from optunapi.server.storage import CONSTRAINTS_KEY, queued_params
 
 WORKER_KEY = "optunapi:worker"
 
@@ -123,10 +123,8 @@ class Views:
     def read(self, entry: StudyEntry, trial: FrozenTrial) -> TrialRead:
         """A stored trial as the API shows it."""
         space = entry.definition.space
-        params = {}
-        for p in space.params:
-            if p.name in trial.params:
-                params[p.name] = decode(p, trial.params[p.name])
+        stored = queued_params(trial)  # a waiting trial shows the params it will run
+        params = {p.name: decode(p, stored[p.name]) for p in space.params if p.name in stored}
         constraints = trial.system_attrs.get(CONSTRAINTS_KEY)
         return TrialRead(
             number=trial.number,
@@ -156,10 +154,11 @@ class Views:
             }
             return json.dumps(body, indent=1)
         definition = entry.definition
-        metrics = list(definition.metric_names or ()) or (
+        # Prefixed, so that no metric name can collide with another column.
+        metrics = [f"values_{m}" for m in definition.metric_names or ()] or (
             ["value"]
             if len(definition.directions) == 1
-            else [f"value_{i}" for i in range(len(definition.directions))]
+            else [f"values_{i}" for i in range(len(definition.directions))]
         )
         names = [p.name for p in definition.space.params]
         out = io.StringIO()
