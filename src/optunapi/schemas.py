@@ -46,7 +46,6 @@ def _plain_json(value: dict[str, Any]) -> dict[str, Any]:
 
 UserAttrs = Annotated[dict[str, Any], AfterValidator(_plain_json)]
 TrialStateName = Literal["running", "waiting", "complete", "pruned", "fail"]
-TRIAL_STATES: tuple[TrialStateName, ...] = ("running", "waiting", "complete", "pruned", "fail")
 
 
 class _In(BaseModel):

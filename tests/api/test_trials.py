@@ -77,6 +77,7 @@ def test_same_tell_twice_is_200_and_a_different_one_409(api: TestClient) -> None
         "state": "complete",
         "values": [1.0],
         "value": 1.0,
+        "constraints": None,
     }
     assert "1.0" in other.json()["detail"]
     fail = tell_raw(api, n, '{"state": "fail"}')
@@ -142,7 +143,11 @@ def test_best_follows_the_direction(api: TestClient) -> None:
 
 def test_infeasible_trials_are_never_best(api: TestClient) -> None:
     study(api)
-    tell_raw(api, ask(api)["number"], '{"value": 0.1, "constraints": [1.0]}')
+    infeasible = ask(api)["number"]
+    tell_raw(api, infeasible, '{"value": 0.1, "constraints": [1.0]}')
+    again = tell_raw(api, infeasible, '{"value": 0.1, "constraints": [0.0]}')
+    assert again.status_code == 409 and again.json()["stored"]["constraints"] == [1.0]
+    assert "constraints [1.0]" in again.json()["detail"]
     tell_raw(api, ask(api)["number"], '{"value": 0.5, "constraints": [-1.0]}')
     assert api.get("/v1/studies/s/best").json()["trials"][0]["value"] == 0.5
 

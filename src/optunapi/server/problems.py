@@ -88,6 +88,9 @@ def install(app: FastAPI) -> None:
         cls = InvalidValueError if finite else InvalidRequestError
         where = "; ".join(f"{'.'.join(e['loc'])}: {e['message']}" for e in errors[:5])
         detail = f"The request is invalid ({where}); nothing was changed."
+        content_type = request.headers.get("content-type", "")
+        if request.method == "POST" and "json" not in content_type:
+            detail += " Send the body as JSON, with 'Content-Type: application/json'."
         if finite:
             detail += " Objective values must be finite: tell state 'fail' for a diverged run."
         return render(cls(detail, errors=errors))

@@ -293,6 +293,9 @@ class Trials:
         if stored.values:
             shown += " with " + ("value " if len(stored.values) == 1 else "values ")
             shown += ", ".join(repr(v) for v in stored.values)
+        stored_constraints = stored.system_attrs.get(CONSTRAINTS_KEY)
+        if stored_constraints is not None:
+            shown += f" and constraints {list(stored_constraints)}"
         raise TrialFinishedError(
             f"Trial {stored.number} of study {entry.name!r} is already {shown}; a trial has one "
             "outcome, so this different one was not stored.",
@@ -301,6 +304,7 @@ class Trials:
                 "state": STATE_NAMES[stored.state],
                 "values": stored.values,
                 "value": stored.values[0] if stored.values else None,
+                "constraints": stored_constraints,
             },
         )
 
