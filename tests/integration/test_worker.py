@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -109,3 +110,32 @@ def test_client_trial_context_tells_pruned(client: Client, study_name: str) -> N
         trial.report(1, 100.0)  # raises TrialPruned, which the context handles
         raise AssertionError("not reached")
     assert client.trial_info(study_name, trial.number).state == "pruned"
+
+
+def test_worker_passes_args_and_reads_the_result_file(
+    server: ServerProcess, client: Client, study_name: str, tmp_path: Path
+) -> None:
+    client.create_study(study_name, {"x": {"type": "int", "low": 1, "high": 9}})
+    script = tmp_path / "args.sh"
+    # Prints a decoy last line; the objective is in the result file: the value after --x.
+    script.write_text('[ "$1" = "--x" ] || exit 4\necho "$2" > "$OPTUNAPI_RESULT_FILE"\necho 999\n')
+    done = run_worker(server, study_name, script, "--n-trials", "2", "--args")
+    assert done.returncode == 0, done.stderr
+    for t in client.trials(study_name):
+        assert t.state == "complete" and t.value == t.params["x"]
+
+
+def test_cli_exports_csv_and_json(
+    server: ServerProcess, client: Client, study_name: str, tmp_path: Path
+) -> None:
+    client.create_study(study_name, {"x": {"type": "int", "low": 1, "high": 9}})
+    client.optimize(study_name, lambda p: p["x"], n_trials=3)
+    out = tmp_path / "trials.json"
+    cli = [sys.executable, "-m", "optunapi.cli", "export", study_name, "--server", server.url]
+    subprocess.run([*cli, "--format", "json", "-o", str(out)], check=True, timeout=60)
+    assert [t["value"] for t in json.loads(out.read_text())["trials"]] == [
+        t.value for t in client.trials(study_name)
+    ]
+    as_csv = subprocess.run(cli, capture_output=True, text=True, check=True, timeout=60).stdout
+    assert as_csv.splitlines()[0].startswith("number,state,value,params_x")
+    assert len(as_csv.splitlines()) == 4
