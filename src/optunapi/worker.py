@@ -117,6 +117,8 @@ class Worker:
         self.pass_args = pass_args
         self.log = log
         self.stopping = threading.Event()
+        #: Why the worker cannot go on (its command cannot be started), if it cannot.
+        self.broken: str | None = None
         self._process: subprocess.Popen[str] | None = None
 
     def run(self, n_trials: int | None) -> int:
@@ -168,7 +170,9 @@ class Worker:
                     start_new_session=True,
                 )
             except OSError as exc:
-                return Outcome("fail", attrs={"error": f"cannot start {args[0]}: {exc}"})
+                self.broken = f"cannot start {args[0]}: {exc}"
+                self.stopping.set()  # it will not start for the next trial either
+                return Outcome("fail", attrs={"error": self.broken})
             return self._watch(trial, self._process, result_file)
 
     def _watch(self, trial: Trial, process: subprocess.Popen[str], result_file: Path) -> Outcome:
@@ -293,4 +297,7 @@ def main(args: Any) -> int:
             worker.stop()
             return 130
     print(f"optunapi worker: {ran} trial(s) run", file=sys.stderr)
+    if worker.broken:
+        print(f"optunapi worker: {worker.broken}", file=sys.stderr)
+        return 1
     return 0

@@ -163,3 +163,39 @@ def test_a_streamed_body_over_the_limit_is_413(api: TestClient) -> None:
 
     answer = api.post("/v1/studies", content=chunks(), headers={"content-type": "application/json"})
     assert answer.status_code == 413
+
+
+def test_requests_other_than_an_ask_create_nothing_from_a_space_file(
+    api: TestClient, settings
+) -> None:
+    (settings.config_dir / "fresh.yaml").write_text("x: {type: float, low: 0, high: 1}\n")
+    assert api.get("/optunapi/score/fresh?trial_id=7&score=1").status_code == 404
+    assert api.post("/v1/studies/fresh/trials/3/tell", json={"value": 1}).status_code == 404
+    assert api.get("/v1/studies/fresh").status_code == 404
+    assert api.get("/v1/studies").json() == {"studies": []}
+
+
+def test_a_trailing_slash_is_a_problem_not_a_redirect(api: TestClient) -> None:
+    answer = api.delete("/v1/studies/", follow_redirects=False)
+    assert answer.status_code == 422 and answer.json()["type"].endswith("invalid-name")
+
+
+def test_a_repeated_report_keeps_the_first_value(api: TestClient) -> None:
+    api.post("/v1/studies", json={"name": "r", "space": SPACE})
+    n = api.post("/v1/studies/r/trials").json()["number"]
+    for value in (0.7, 0.9):
+        api.post(f"/v1/studies/r/trials/{n}/report", json={"step": 0, "value": value})
+    assert api.get(f"/v1/studies/r/trials/{n}").json()["intermediate_values"] == {"0": 0.7}
+
+
+def test_enqueue_with_the_wrong_value_count_speaks_of_no_trial(api: TestClient) -> None:
+    api.post("/v1/studies", json={"name": "e", "space": SPACE})
+    answer = api.post("/v1/studies/e/enqueue", json={"params": {"x": 0.5}, "values": [1, 2]})
+    assert answer.status_code == 422 and "still running" not in answer.json()["detail"]
+
+
+def test_dashboard_errors_are_problems(api: TestClient) -> None:
+    for path in ("/api/studies/abc", "/csv/abc", "/api/studies/99999"):
+        answer = api.get(path)
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"].startswith("application/problem+json"), path

@@ -55,6 +55,11 @@ def test_requests_need_a_known_token(guarded: tuple[ServerProcess, str]) -> None
         assert http.get("/optunapi/ping").status_code == 200  # liveness stays open
         ok = http.get("/v1/studies", headers={"Authorization": "Bearer beta-456"})
         assert ok.status_code == 200 and ok.json() == {"studies": []}  # nothing was created
+        # A browser opens the dashboard once with ?token=, then its cookie does.
+        assert http.get("/dashboard", params={"token": "nope"}).status_code == 403
+        login = http.get("/dashboard", params={"token": "alpha-123"})
+        assert login.status_code == 303 and "httponly" in login.headers["set-cookie"].lower()
+        assert http.get("/api/studies").status_code == 200  # the cookie is kept by the client
 
 
 def test_the_client_sends_its_token_over_tls(guarded: tuple[ServerProcess, str]) -> None:

@@ -139,3 +139,17 @@ def test_cli_exports_csv_and_json(
     as_csv = subprocess.run(cli, capture_output=True, text=True, check=True, timeout=60).stdout
     assert as_csv.splitlines()[0].startswith("number,state,value,params_x")
     assert len(as_csv.splitlines()) == 4
+
+
+def test_worker_exits_non_zero_when_its_command_cannot_start(
+    server: ServerProcess, client: Client, study_name: str
+) -> None:
+    client.create_study(study_name, {"x": {"type": "int", "low": 1, "high": 9}})
+    done = subprocess.run(
+        [sys.executable, "-m", "optunapi.cli", "worker", "--study", study_name,
+         "--server", server.url, "--n-trials", "3", "--", "./no-such-program"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1 and "cannot start" in done.stderr
+    (trial,) = client.trials(study_name)  # it stopped after the first: it would never start
+    assert trial.state == "fail"

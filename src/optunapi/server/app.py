@@ -58,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Distributed hyperparameter optimization over HTTP, powered by Optuna.",
         lifespan=lifespan,
+        # No redirect from /v1/studies/ to /v1/studies: a bad path gets a problem, not a 307.
+        redirect_slashes=False,
     )
     problems.install(app)
     metrics = Metrics()

@@ -11,9 +11,9 @@ from __future__ import annotations
 from a2wsgi import WSGIMiddleware
 from optuna.storages import BaseStorage
 from optuna_dashboard import wsgi
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from optunapi.errors import MethodNotAllowedError
+from optunapi.errors import MethodNotAllowedError, OptunapiError
 from optunapi.server.problems import render
 
 _PATHS = ("/dashboard", "/api/", "/static/", "/csv/", "/favicon.ico")
@@ -48,4 +48,19 @@ class Dashboard:
             # optuna-dashboard's static files fail without this header.
             scope = {**scope, "headers": [*scope["headers"], (b"accept-encoding", b"identity")]}
         storage = scope["app"].state.studies.storage
-        await self._over(storage)(scope, receive, send)  # type: ignore[arg-type]
+        failed: list[int] = []
+
+        async def problems_only(message: Message) -> None:
+            # The dashboard's own errors (HTML, or its JSON) leave as problem+json too.
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                failed.append(message["status"])
+                return
+            if failed:
+                if not message.get("more_body", False):
+                    error = OptunapiError.from_problem({}, failed[0])
+                    error.detail = f"The dashboard has nothing at {path} (HTTP {failed[0]})."
+                    await render(error)(scope, receive, send)
+                return
+            await send(message)
+
+        await self._over(storage)(scope, receive, problems_only)  # type: ignore[arg-type]

@@ -19,6 +19,8 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
+from optunapi.errors import StorageBusyError
+
 # Optuna's own key for constraint values: its samplers (TPE, NSGA-II/III, GP) and
 # ``best_trials`` read a trial's constraints from it, as ``Trial.set_constraint`` leaves them.
 CONSTRAINTS_KEY = "constraints"
@@ -53,6 +55,30 @@ def open_storage(url: str, busy_timeout: float) -> BaseStorage:
 
 def _tune_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+
+def ensure_writable(storage: BaseStorage) -> None:
+    """On SQLite, take and drop the write lock: a database locked past the busy timeout is then
+    a ``StorageBusyError`` after that timeout, not after the five retries (with pauses) that
+    Optuna makes when creating a trial. Elsewhere, nothing to do.
+
+    Raises:
+        StorageBusyError: the lock was not had within the busy timeout.
+    """
+    backend = getattr(storage, "_backend", storage)
+    if not isinstance(backend, RDBStorage) or backend.engine.dialect.name != "sqlite":
+        return
+    connection = backend.engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        connection.rollback()
+    except sqlite3.OperationalError as exc:
+        raise StorageBusyError(
+            f"The database is locked by another writer ({exc}); nothing was changed. Retry."
+        ) from None
+    finally:
+        connection.close()
 
 
 def queue_params(

@@ -122,8 +122,7 @@ class Studies:
             return entry, True
 
     def get(self, name: str) -> StudyEntry:
-        """The study named ``name``; created from ``{config_dir}/{name}.yaml`` if it does not
-        exist yet and that file does.
+        """The study named ``name`` (only an ask creates one from its space file).
 
         Raises:
             InvalidNameError, StudyNotFoundError.
@@ -132,14 +131,8 @@ class Studies:
         entry = self._entries.get(name)
         if entry is not None:
             return entry
-        try:
-            with self._lock:
-                return self._load(name)
-        except StudyNotFoundError:
-            loaded = self._file_definition(name)
-            if loaded is None:
-                raise
-        return self.create(name, loaded[0])[0]
+        with self._lock:
+            return self._load(name)
 
     def for_ask(self, name: str) -> StudyEntry:
         """The study to ask a trial of. When ``{config_dir}/{name}.yaml`` exists, it defines the

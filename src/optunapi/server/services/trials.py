@@ -22,7 +22,12 @@ from optunapi.server.services.leases import RETRIED_AS, Leases, reaped
 from optunapi.server.services.sampling import distribution, encode, suggest_all
 from optunapi.server.services.studies import Studies, StudyEntry
 from optunapi.server.services.views import STATE_NAMES, STATES, WORKER_KEY, Views
-from optunapi.server.storage import CONSTRAINTS_KEY, queue_params, queued_params
+from optunapi.server.storage import (
+    CONSTRAINTS_KEY,
+    ensure_writable,
+    queue_params,
+    queued_params,
+)
 
 LATE_RESULT_OF = "late_result_of"
 
@@ -52,6 +57,7 @@ class Trials:
                 held = self._held_by(entry, worker)
                 if held is not None:
                     return self._views.read(entry, held), False
+            ensure_writable(self._storage)
             return self._views.read(entry, self._new_trial(entry, worker)), True
 
     def tell(self, name: str, number: int, outcome: TrialTell) -> TrialRead:
@@ -119,7 +125,7 @@ class Trials:
                     self._storage, entry.study_id, params, request.user_attrs or {}
                 )
                 return number, True
-            self._check_values(entry, TrialState.COMPLETE, values)
+            self._check_values(entry, TrialState.COMPLETE, values, running=False)
             template = create_trial(
                 state=TrialState.COMPLETE,
                 params=params,
@@ -145,7 +151,8 @@ class Trials:
         entry = self._studies.get(name)
         with self._views.study_gone(entry), entry.locked(self._studies.study_wait):
             frozen = self._running(entry, number)
-            self._storage.set_trial_intermediate_value(frozen._trial_id, step, value)
+            if step not in frozen.intermediate_values:  # as Optuna: a step's first value stays
+                self._storage.set_trial_intermediate_value(frozen._trial_id, step, value)
             self._leases.renew(entry, frozen)
             if entry.definition.is_multi_objective:
                 return False  # Optuna's pruners are defined for one objective
@@ -251,7 +258,11 @@ class Trials:
         return min(mine, key=lambda t: t.number) if mine else None
 
     def _check_values(
-        self, entry: StudyEntry, state: TrialState, values: Sequence[float] | None
+        self,
+        entry: StudyEntry,
+        state: TrialState,
+        values: Sequence[float] | None,
+        running: bool = True,
     ) -> None:
         n = len(entry.definition.directions)
         if state == TrialState.COMPLETE:
@@ -265,7 +276,7 @@ class Trials:
                 raise InvalidValueError(
                     f"Study {entry.name!r} has {n} objective(s) "
                     f"({', '.join(entry.definition.directions)}) but {len(values)} value(s) "
-                    "were given; the trial is still running.",
+                    "were given" + ("; the trial is still running." if running else "."),
                     expected=n,
                 )
         elif values is not None:
