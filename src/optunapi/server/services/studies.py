@@ -143,10 +143,13 @@ class Studies:
         if loaded is None:
             return self.get(name)
         definition, canonical = loaded
-        entry = self._entries.get(name)
-        if entry is not None and entry.canonical == canonical:
-            return entry
-        return self.create(name, definition)[0]
+        try:
+            entry = self.get(name)  # an existing study is compared, not created again
+        except (StudyNotFoundError, ConflictError):  # none yet, or one Optuna made: adopt it
+            return self.create(name, definition)[0]
+        if entry.canonical != canonical:
+            self._check_same(entry, definition)
+        return entry
 
     def delete(self, name: str) -> None:
         """Delete the study of this name and all its trials.
