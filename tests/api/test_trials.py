@@ -219,3 +219,17 @@ def test_legacy_route_serves_a_study_created_through_v1(api: TestClient) -> None
     hp = api.get("/optunapi/hparams/v1made").json()
     assert hp["model_name"] == "v1made" and set(hp["params"]) == {"x"}
     assert hp["running_trials"] == 1 and hp["completed_trials"] == 0
+
+
+def test_parallel_asks_in_a_small_discrete_space_get_distinct_points(api: TestClient) -> None:
+    """K2 in a space of four points: four asks in flight hold four different points."""
+    space = {
+        "a": {"type": "int", "low": 0, "high": 1},
+        "b": {"type": "categorical", "choices": ["x", "y"]},
+    }
+    for sampler in ("tpe", "random"):
+        for seed in range(5):
+            name = f"small-{sampler}-{seed}"
+            study(api, name, space, sampler={"type": sampler, "seed": seed})
+            points = {json.dumps(ask(api, name)["params"], sort_keys=True) for _ in range(4)}
+            assert len(points) == 4, (sampler, seed, points)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import random
 import warnings
@@ -21,6 +22,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from optunapi.errors import InvalidSpaceError
+from optunapi.server.storage import queued_params
 from optunapi.space import (
     CategoricalParam,
     FloatParam,
@@ -50,6 +52,7 @@ _OBJECT_OPTIONS = {
     "restart_strategy", "source_trials", "search_space", "callbacks",
 }  # fmt: skip
 MAX_GRID = 10**6
+_MAX_REDRAW_VALUES = 10_000
 # Past TPE's and CMA-ES's default startup trials, so that their models run once.
 _REHEARSAL_TRIALS = 12
 _PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
@@ -95,7 +98,9 @@ def build_sampler(definition: StudyDefinition, seed_offset: int = 0) -> BaseSamp
         inner = factory(**options)
     except (TypeError, ValueError) as exc:
         raise _invalid("sampler", f"{kind} does not accept these options: {exc}") from None
-    return SnappingSampler(inner, definition.space)
+    # Grid and brute force enumerate the space themselves: their points are not redrawn.
+    distinct = kind not in ("grid", "bruteforce")
+    return ServedSampler(inner, definition.space, options.get("seed"), distinct)
 
 
 def build_pruner(spec: dict[str, Any] | None) -> optuna.pruners.BasePruner:
@@ -231,6 +236,24 @@ def _size(p: Param, kind: str) -> int:
     return round((p.high - p.low) / p.step) + 1
 
 
+def _finite_values(space: SearchSpace) -> dict[str, list[Any]]:
+    """Every parameter's values, as the sampler holds them, when every parameter is discrete,
+    none is conditional and none has too many values (else empty: nothing is redrawn)."""
+    if not space.params or any(p.when for p in space.params):
+        return {}
+    try:
+        sizes = [_size(p, "distinct sampling") for p in space.params]
+    except InvalidSpaceError:
+        return {}  # a continuous float: points hardly ever repeat
+    if max(sizes) > _MAX_REDRAW_VALUES or math.prod(sizes) > MAX_GRID:
+        return {}
+    return _grid(space, "distinct sampling")
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def _invalid(part: str, message: str) -> InvalidSpaceError:
     return InvalidSpaceError(
         f"The study definition is invalid: {message}.",
@@ -238,19 +261,29 @@ def _invalid(part: str, message: str) -> InvalidSpaceError:
     )
 
 
-class SnappingSampler(BaseSampler):
-    """Delegates to a sampler and puts stepped floats on their decimal grid.
+class ServedSampler(BaseSampler):
+    """Delegates to a sampler, with two corrections for serving many workers.
 
-    Optuna computes a stepped value as ``low + k * step`` in binary floating point, which gives
-    0.30000000000000004 for 0.3. This wrapper returns the nearest short decimal instead, so the
-    value the client receives is the value stored and the value listed.
+    * Stepped floats are put on their decimal grid. Optuna computes ``low + k * step`` in binary
+      floating point, 0.30000000000000004 for 0.3; the nearest short decimal is returned
+      instead, so the value the client receives is the value stored and the value listed.
+    * In a small discrete space, parallel asks easily draw the same point. When the space has
+      no condition and every parameter is discrete, a value that leaves no point free of the
+      other running and queued trials is redrawn among the values that do, so that the trials
+      in flight hold distinct points while the space has free ones.
     """
 
-    def __init__(self, inner: BaseSampler, space: SearchSpace) -> None:
+    def __init__(
+        self, inner: BaseSampler, space: SearchSpace, seed: int | None, distinct: bool = True
+    ) -> None:
         self._inner = inner
         self._stepped = {
             p.name: p for p in space.params if isinstance(p, FloatParam) and p.step is not None
         }
+        self._order = [p.name for p in space.params]
+        self._values = _finite_values(space) if distinct else {}
+        self._rng = random.Random(seed)
+        self._taken: tuple[int, list[list[str]]] | None = None  # (trial number, points)
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
@@ -270,8 +303,42 @@ class SnappingSampler(BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        value = self._inner.sample_independent(study, trial, param_name, param_distribution)
-        return self._snap(param_name, value)
+        value = self._snap(
+            param_name,
+            self._inner.sample_independent(study, trial, param_name, param_distribution),
+        )
+        if self._values and param_name in self._values:
+            value = self._distinct(study, trial, param_name, value)
+        return value
+
+    def _distinct(self, study: Study, trial: FrozenTrial, name: str, value: Any) -> Any:
+        """``value``, or another value of ``name`` that still leaves this trial a point that no
+        other trial in flight holds (when there is such a value)."""
+        i = self._order.index(name)
+        prefix = [_key(trial.params.get(n)) for n in self._order[:i]]
+        taken = self._points_in_flight(study, trial)
+        room = math.prod(len(self._values[n]) for n in self._order[i + 1 :])
+
+        def has_room(v: Any) -> bool:
+            head = [*prefix, _key(v)]
+            return sum(1 for point in taken if point[: i + 1] == head) < room
+
+        if has_room(value):
+            return value
+        free = [v for v in self._values[name] if has_room(v)]
+        return self._rng.choice(free) if free else value  # every point in flight: exhausted
+
+    def _points_in_flight(self, study: Study, trial: FrozenTrial) -> list[list[str]]:
+        if self._taken is None or self._taken[0] != trial.number:  # once per trial
+            points = []
+            for other in study.get_trials(
+                deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)
+            ):
+                params = queued_params(other)
+                if other.number != trial.number and all(n in params for n in self._order):
+                    points.append([_key(params[n]) for n in self._order])
+            self._taken = (trial.number, points)
+        return self._taken[1]
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         self._inner.before_trial(study, trial)
