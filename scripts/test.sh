@@ -14,7 +14,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[server,dev]'
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[server,dev,bench]'
 
 .venv/bin/ruff check src tests examples benchmarks
 .venv/bin/mypy
