@@ -99,7 +99,7 @@ def _serve(args: argparse.Namespace) -> int:
     }
     settings = Settings(**{k: v for k, v in flags.items() if v is not None})
     try:  # a bad storage URL fails here, before the "serving on" line
-        open_storage(settings.storage, settings.busy_timeout)
+        storage = open_storage(settings.storage, settings.busy_timeout)
     except Exception as exc:
         print(f"optunapi: cannot open the storage {settings.storage}: {exc}", file=sys.stderr)
         return 1
@@ -126,7 +126,7 @@ def _serve(args: argparse.Namespace) -> int:
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, storage),
         log_level=args.log_level,
         log_config=log_config,
         ssl_certfile=settings.ssl_certfile,

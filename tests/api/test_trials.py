@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
-import optuna
 from fastapi.testclient import TestClient
 
 from optunapi.space import build_definition, load_yaml
@@ -165,8 +169,10 @@ def test_stepped_floats_are_short_decimals_everywhere(
             assert repr(v) == repr(round(v, 1)), params
     listed = api.get("/v1/studies/k12/trials").json()["trials"]
     assert [t["params"] for t in listed] == asked
-    stored = optuna.load_study(study_name="k12", storage=settings.storage)
-    assert [t.params for t in stored.trials] == asked
+    db = sqlite3.connect(settings.storage.removeprefix("sqlite:///"))
+    with contextlib.closing(db):  # the rows the server wrote, as any SQLite client reads them
+        rows = db.execute("SELECT body FROM optunapi_trials ORDER BY number").fetchall()
+    assert [json.loads(body)["params"] for (body,) in rows] == asked
 
 
 def test_mixed_categorical_choices_keep_their_types_through_tpe(
@@ -233,3 +239,35 @@ def test_parallel_asks_in_a_small_discrete_space_get_distinct_points(api: TestCl
             study(api, name, space, sampler={"type": sampler, "seed": seed})
             points = {json.dumps(ask(api, name)["params"], sort_keys=True) for _ in range(4)}
             assert len(points) == 4, (sampler, seed, points)
+
+
+def test_a_tell_waiting_for_a_busy_study_does_not_hold_up_other_requests(
+    api: TestClient,
+) -> None:
+    """Quick asks and tells run on the event loop, but only when the study's lock is free: one
+    that would wait for it waits in a worker thread, and the server answers others meanwhile."""
+    study(api, "busy", sampler={"type": "random", "seed": 0})
+    number = ask(api, "busy")["number"]
+    ask(api, "busy")  # the study is loaded: its asks and tells are quick
+    lock = api.app.state.studies.get("busy").lock  # type: ignore[attr-defined]
+    lock.acquire()  # as a long request of this study would
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(
+                api.post, f"/v1/studies/busy/trials/{number}/tell", json={"value": 2.0}
+            )
+            registry = api.app.state.metrics.registry  # type: ignore[attr-defined]
+            deadline = time.monotonic() + 20
+            while registry.get_sample_value("optunapi_requests_in_progress") != 1:
+                assert time.monotonic() < deadline, "the tell never reached the server"
+                threading.Event().wait(0.01)  # polls a condition: the tell is in flight
+            assert api.get("/v1/health").status_code == 200
+            assert api.get("/v1/studies/busy/trials").json()["total"] == 2
+            assert not waiting.done()
+            lock.release()
+            lock = None
+            told = waiting.result(timeout=30)
+    finally:
+        if lock is not None:
+            lock.release()
+    assert told.status_code == 200 and told.json()["value"] == 2.0

@@ -25,16 +25,16 @@ def test_a_slow_reader_does_not_make_a_tell_fail(
     reader = sqlite3.connect(server.db_path, timeout=0)
     try:
         reader.execute("BEGIN")
-        assert reader.execute("SELECT count(*) FROM trials").fetchone()[0] >= 1
+        assert reader.execute("SELECT count(*) FROM optunapi_trials").fetchone()[0] >= 1
         told = client.tell(study_name, trial.number, 0.25)  # while the read is open
         assert told.state == "complete" and told.value == 0.25
         # The reader's snapshot predates the tell: it was not blocked and did not block.
-        (state,) = reader.execute(
-            "SELECT state FROM trials WHERE number = ? AND study_id = "
-            "(SELECT study_id FROM studies WHERE study_name = ?)",
+        (body,) = reader.execute(
+            "SELECT body FROM optunapi_trials WHERE number = ? AND study_id = "
+            "(SELECT study_id FROM optunapi_studies WHERE name = ?)",
             (trial.number, study_name),
         ).fetchone()
-        assert state == "RUNNING"
+        assert json.loads(body)["state"] == "RUNNING"
     finally:
         reader.rollback()
         reader.close()

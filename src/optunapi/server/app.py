@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import optuna
 from fastapi import FastAPI
+from optuna.storages import BaseStorage
 from starlette.concurrency import run_in_threadpool
 
 from optunapi import __version__
@@ -21,15 +22,17 @@ from optunapi.server.services.studies import Studies
 from optunapi.server.services.trials import Trials
 from optunapi.server.services.views import Views
 from optunapi.server.settings import Settings
-from optunapi.server.storage import open_storage
+from optunapi.server.storage import close, open_storage
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, storage: BaseStorage | None = None) -> FastAPI:
     """Build the optunapi application.
 
     Args:
         settings: How to run; by default read from ``OPTUNAPI_*`` environment variables, which
             is what ``uvicorn --factory optunapi.server:create_app`` uses.
+        storage: The storage ``settings.storage`` names, if already open; by default it is
+            opened when the application starts. Either way it is closed when it stops.
     """
     settings = settings or Settings()
     # Optuna logs every trial at INFO; the server's own logs say what matters.
@@ -37,7 +40,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        storage = await run_in_threadpool(open_storage, settings.storage, settings.busy_timeout)
+        nonlocal storage
+        if storage is None:
+            storage = await run_in_threadpool(
+                open_storage, settings.storage, settings.busy_timeout
+            )
         studies = Studies(storage, settings.config_dir, settings.study_wait)
         leases = Leases(studies, settings.lease_seconds)
         views = Views(studies, leases)
@@ -52,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await run_in_threadpool(reaper.stop)
+            await run_in_threadpool(close, storage)
+            storage = None  # a restarted application (tests) opens it anew
 
     app = FastAPI(
         title="optunapi",
@@ -70,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     tokens = settings.accepted_tokens()
     if tokens:  # outermost: nothing, the dashboard included, is served without a token
         app.add_middleware(BearerTokens, tokens=tokens)
-    for module in (health, legacy, studies, trials):
+    # Trials first: routes are matched in order, and asks and tells are most of the traffic.
+    for module in (trials, studies, legacy, health):
         app.include_router(module.router)
     return app

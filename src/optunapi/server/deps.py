@@ -1,10 +1,17 @@
-"""FastAPI dependencies, declared once: the services built in the app's lifespan."""
+"""FastAPI dependencies, declared once: the services built in the app's lifespan.
+
+They are ``async``: FastAPI runs a plain ``def`` dependency in its threadpool, a thread hop per
+dependency per request for a dictionary lookup.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import threading
+from collections.abc import Callable
+from typing import Annotated, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from optunapi.server.services.studies import Studies
 from optunapi.server.services.trials import Trials
@@ -12,19 +19,19 @@ from optunapi.server.services.views import Views
 from optunapi.server.settings import Settings
 
 
-def _studies(request: Request) -> Studies:
+async def _studies(request: Request) -> Studies:
     return request.app.state.studies  # type: ignore[no-any-return]
 
 
-def _trials(request: Request) -> Trials:
+async def _trials(request: Request) -> Trials:
     return request.app.state.trials  # type: ignore[no-any-return]
 
 
-def _views(request: Request) -> Views:
+async def _views(request: Request) -> Views:
     return request.app.state.views  # type: ignore[no-any-return]
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
@@ -32,3 +39,25 @@ StudiesDep = Annotated[Studies, Depends(_studies)]
 TrialsDep = Annotated[Trials, Depends(_trials)]
 ViewsDep = Annotated[Views, Depends(_views)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+async def run_service(
+    lock: threading.RLock | None, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs
+) -> R:
+    """Run a blocking service call: on the event loop when it is quick (``lock``, the study's,
+    is given and free now: see ``Trials.quick_lock``), else in the threadpool.
+
+    A hop to a worker thread and back costs more than an ask of the random sampler; a call that
+    may wait (for a busy study, a locked database, a sampler reading 10,000 trials) must not
+    hold up the event loop, and takes the hop.
+    """
+    if lock is not None and lock.acquire(blocking=False):
+        try:
+            return call(*args, **kwargs)
+        finally:
+            lock.release()
+    return await run_in_threadpool(call, *args, **kwargs)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +23,11 @@ class Metrics:
             "optunapi_requests",
             "HTTP requests answered, by method, route template and status.",
             ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.in_progress = Gauge(
+            "optunapi_requests_in_progress",
+            "HTTP requests being answered now.",
             registry=self.registry,
         )
         self.latency = Histogram(
@@ -65,6 +70,7 @@ class RequestMetrics:
             return
         started = time.perf_counter()
         status = 500
+        self.metrics.in_progress.inc()
 
         async def sending(message: Message) -> None:
             nonlocal status
@@ -75,6 +81,7 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, sending)
         finally:
+            self.metrics.in_progress.dec()
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
             self.metrics.requests.labels(method, route, str(status)).inc()

@@ -18,7 +18,7 @@ from optunapi.schemas import (
     TrialStateName,
     TrialTell,
 )
-from optunapi.server.deps import TrialsDep, ViewsDep
+from optunapi.server.deps import TrialsDep, ViewsDep, run_service
 from optunapi.server.problems import responses
 
 router = APIRouter(
@@ -30,23 +30,25 @@ Number = Annotated[int, Path(ge=0, le=MAX_NUMBER, description="The trial's numbe
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def ask(
+async def ask(
     name: StudyName,
     response: Response,
     trials: TrialsDep,
     body: Annotated[TrialAsk | None, Body()] = None,
 ) -> TrialRead:
     """Start a trial (201); a worker that holds a running trial gets it back (200)."""
-    trial, created = trials.ask(name, body.worker if body else None)
+    quick = trials.quick_lock(name, asking=True)
+    trial, created = await run_service(quick, trials.ask, name, body.worker if body else None)
     if not created:
         response.status_code = status.HTTP_200_OK
     return trial
 
 
 @router.post("/{number}/tell")
-def tell(name: StudyName, number: Number, body: TrialTell, trials: TrialsDep) -> TrialRead:
+async def tell(name: StudyName, number: Number, body: TrialTell, trials: TrialsDep) -> TrialRead:
     """Finish a trial; an identical repeat is a 200, a different outcome a 409."""
-    return trials.tell(name, number, body)
+    quick = trials.quick_lock(name, asking=False)
+    return await run_service(quick, trials.tell, name, number, body)
 
 
 @router.post("/{number}/heartbeat")

@@ -21,7 +21,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from optunapi.server.services.studies import Studies, StudyEntry
-from optunapi.server.storage import queue_params
+from optunapi.server.storage import finish_trial, queue_params
 
 # Where lease state lives: system attrs for the server, user attrs for what people should see.
 HEARTBEAT_KEY = "optunapi:heartbeat"
@@ -82,7 +82,7 @@ class Leases:
     def reap_expired(self, entry: StudyEntry) -> int:
         """Reap every expired RUNNING trial of the study; returns how many."""
         now = time.time()
-        with entry.lock:
+        with entry.locked(self._studies.study_wait):
             entry.last_reaped = time.monotonic()
             running = self._storage.get_all_trials(
                 entry.study_id, deepcopy=False, states=(TrialState.RUNNING,)
@@ -115,7 +115,7 @@ class Leases:
         for key, value in attrs.items():
             self._storage.set_trial_user_attr(trial._trial_id, key, value)
         try:
-            entry.study.tell(trial.number, state=TrialState.FAIL)
+            finish_trial(entry.study, trial.number, state=TrialState.FAIL)
         except (UpdateFinishedTrialError, ValueError):
             # Told meanwhile by another replica: its outcome stands, and the attrs above are
             # ignored (``reaped`` needs the FAIL state). A retry copy queued above then runs

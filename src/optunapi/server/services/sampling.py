@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
+from optuna._transform import _SearchSpaceTransform
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -37,7 +38,7 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 # Sampler type -> (factory, modules it needs beyond optuna, the pip package that provides them).
 _SAMPLERS: dict[str, tuple[Callable[..., BaseSampler], tuple[str, ...], str]] = {
     "tpe": (optuna.samplers.TPESampler, (), ""),
-    "random": (optuna.samplers.RandomSampler, (), ""),
+    "random": (lambda **options: _RandomSampler(**options), (), ""),
     "cmaes": (optuna.samplers.CmaEsSampler, ("cmaes",), "cmaes"),
     "gp": (optuna.samplers.GPSampler, ("torch", "scipy"), "torch scipy"),
     "qmc": (optuna.samplers.QMCSampler, ("scipy",), "scipy"),
@@ -65,6 +66,31 @@ _PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
     "patient": optuna.pruners.PatientPruner,
     "wilcoxon": optuna.pruners.WilcoxonPruner,
 }
+
+
+class _RandomSampler(optuna.samplers.RandomSampler):
+    """Optuna's random sampler, drawing the same values, with each parameter's search-space
+    transform built once instead of once per value (which was half the time of an ask)."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        super().__init__(seed)
+        self._transforms: dict[tuple[str, BaseDistribution], _SearchSpaceTransform] = {}
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        key = (param_name, param_distribution)
+        transform = self._transforms.get(key)
+        if transform is None:
+            transform = _SearchSpaceTransform({param_name: param_distribution})
+            self._transforms[key] = transform
+        bounds = transform.bounds
+        drawn = self._rng.rng.uniform(bounds[:, 0], bounds[:, 1])
+        return transform.untransform(drawn)[param_name]
 
 
 def build_sampler(definition: StudyDefinition, seed_offset: int = 0) -> BaseSampler:

@@ -8,10 +8,11 @@ the study, a different one is a 409 and changes nothing.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from optunapi.errors import (
 )
 from optunapi.names import check_study_name
 from optunapi.server.services.sampling import build_pruner, build_sampler, rehearse
+from optunapi.server.storage import commit
 from optunapi.space import StudyDefinition, definition_from_dict, parse_space_file
 
 DEFINITION_KEY = "optunapi:definition"
@@ -55,18 +57,33 @@ class StudyEntry:
     lock: threading.RLock = field(default_factory=threading.RLock)
     # When this process last looked for expired leases in the study (time.monotonic()).
     last_reaped: float = 0.0
+    # Saves the storage's pending changes (``storage.commit``).
+    save: Callable[[], None] = lambda: None
 
     @contextlib.contextmanager
     def locked(self, timeout: float) -> Iterator[None]:
-        """Hold the study's lock, or raise ``StorageBusyError`` after ``timeout`` seconds: when
-        the storage is stuck, requests answer 503 instead of queueing without end."""
+        """Hold the study's lock to change it, and save the changes before letting go, so that
+        they are durable before they are acknowledged.
+
+        Raises:
+            StorageBusyError: the lock was not had within ``timeout`` seconds (when the storage
+                is stuck, requests answer 503 instead of queueing without end), or the changes
+                could not be saved.
+        """
         if not self.lock.acquire(timeout=timeout):
             raise StorageBusyError(
                 f"Study {self.name!r} is busy: the requests before this one did not finish "
                 f"within {timeout:g} s (is the storage locked?). Nothing was changed; retry.",
             )
         try:
-            yield
+            try:
+                yield
+            except BaseException:
+                # What was changed before the error is saved too; the error is the answer.
+                with contextlib.suppress(StorageBusyError):
+                    self.save()
+                raise
+            self.save()
         finally:
             self.lock.release()
 
@@ -113,6 +130,7 @@ class Studies:
                 entry = self._load(name)
                 if definition.metric_names:
                     entry.study.set_metric_names(list(definition.metric_names))
+                commit(self._storage)
             except BaseException:
                 # A create that fails half-way leaves no study behind.
                 self._entries.pop(name, None)
@@ -133,6 +151,10 @@ class Studies:
             return entry
         with self._lock:
             return self._load(name)
+
+    def loaded(self, name: str) -> StudyEntry | None:
+        """The study named ``name`` if this process has it loaded already."""
+        return self._entries.get(name)
 
     def for_ask(self, name: str) -> StudyEntry:
         """The study to ask a trial of. When ``{config_dir}/{name}.yaml`` exists, it defines the
@@ -165,6 +187,7 @@ class Studies:
                     self._storage.delete_study(self._storage.get_study_id_from_name(name))
                 except KeyError:
                     raise StudyNotFoundError(f"There is no study named {name!r}.") from None
+                commit(self._storage)
 
     def exists(self, entry: StudyEntry) -> bool:
         """Whether the study of a cached entry is still in the storage (not deleted, nor
@@ -204,7 +227,13 @@ class Studies:
                 f"{name}.yaml in the server's config directory."
             ) from None
         entry = StudyEntry(
-            name, study_id, definition, study, _canonical(definition), str(raw.get("uid"))
+            name,
+            study_id,
+            definition,
+            study,
+            _canonical(definition),
+            str(raw.get("uid")),
+            save=functools.partial(commit, self._storage),
         )
         self._entries[name] = entry
         return entry
@@ -219,6 +248,7 @@ class Studies:
             )
         stored = _stored(definition)
         self._storage.set_study_system_attr(study_id, DEFINITION_KEY, stored)
+        commit(self._storage)
         return stored
 
     def _check_same(self, entry: StudyEntry, given: StudyDefinition) -> None:
