@@ -113,6 +113,10 @@ def build_sampler(definition: StudyDefinition, seed_offset: int = 0) -> BaseSamp
         if isinstance(options["seed"], bool) or not isinstance(options["seed"], int):
             raise _invalid("sampler", f"seed must be a whole number, not {options['seed']!r}")
         options["seed"] = (options["seed"] + seed_offset) % 2**32
+    if kind == "tpe":
+        # Over HTTP, trials are in flight while others are asked: constant liar counts them as
+        # pending, so parallel workers are not sent to the same region.
+        options.setdefault("constant_liar", True)
     if _OBJECT_OPTIONS & set(options):
         named = ", ".join(sorted(_OBJECT_OPTIONS & set(options)))
         raise _invalid("sampler", f"{named} take Python objects, which a study file cannot hold")
