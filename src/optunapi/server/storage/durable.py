@@ -155,14 +155,15 @@ class DurableStorage(InMemoryStorage):
     ) -> None:
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.executemany("DELETE FROM optunapi_trials WHERE study_id = ?", deleted)
-            self._db.executemany("DELETE FROM optunapi_studies WHERE study_id = ?", deleted)
-            # A name freed by a deletion above may be taken by a study created in this unit.
-            self._db.executemany(
-                "INSERT INTO optunapi_studies VALUES (?, ?, ?) ON CONFLICT (study_id) "
-                "DO UPDATE SET name = excluded.name, body = excluded.body",
-                studies,
-            )
+            if deleted:
+                self._db.executemany("DELETE FROM optunapi_trials WHERE study_id = ?", deleted)
+                self._db.executemany("DELETE FROM optunapi_studies WHERE study_id = ?", deleted)
+            if studies:  # after the deletions: a study created here may take a freed name
+                self._db.executemany(
+                    "INSERT INTO optunapi_studies VALUES (?, ?, ?) ON CONFLICT (study_id) "
+                    "DO UPDATE SET name = excluded.name, body = excluded.body",
+                    studies,
+                )
             self._db.executemany(
                 "INSERT INTO optunapi_trials VALUES (?, ?, ?, ?) ON CONFLICT (trial_id) "
                 "DO UPDATE SET body = excluded.body",
