@@ -31,7 +31,7 @@ Call = Callable[[str, str, bytes], Awaitable[tuple[int, bytes]]]
 PHASES = (
     ("the whole request: ASGI app, middleware, routing", "fastapi/applications.py", "__call__"),
     ("  ask service (optunapi + Optuna + storage)", "services/trials.py", "ask"),
-    ("    Optuna: create the trial, sample, set params", "services/sampling.py", "suggest_all"),
+    ("    sampling: every parameter drawn at once (random)", "services/sampling.py", "draw_all"),
     ("  tell service", "services/trials.py", "tell"),
     ("  commit to SQLite (both)", "storage/durable.py", "commit"),
     ("  the trial as the API shows it (both)", "services/views.py", "read"),

@@ -271,3 +271,29 @@ def test_a_tell_waiting_for_a_busy_study_does_not_hold_up_other_requests(
         if lock is not None:
             lock.release()
     assert told.status_code == 200 and told.json()["value"] == 2.0
+
+
+def test_random_asks_respect_conditions_steps_and_choices(api: TestClient) -> None:
+    """The random sampler draws a whole trial at once: every trial is still a point of the
+    space, conditional parameters appear exactly when their condition holds, and a queued
+    trial is still handed out first."""
+    space = {
+        "optimizer": {"type": "categorical", "choices": ["sgd", "adam", 1, True]},
+        "momentum": {"type": "float", "low": 0.0, "high": 0.9, "step": 0.1,
+                     "when": {"optimizer": "sgd"}},
+        "units": {"type": "int", "low": 16, "high": 512, "step": 16},
+        "lr": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
+    }  # fmt: skip
+    study(api, "cond", space, sampler={"type": "random", "seed": 3})
+    queued = {"optimizer": "adam", "units": 32, "lr": 0.01}
+    assert api.post("/v1/studies/cond/enqueue", json={"params": queued}).status_code == 201
+    model = build_definition(space).space
+    trials = [ask(api, "cond") for _ in range(60)]
+    assert trials[0]["params"] == queued
+    for trial in trials:
+        params = trial["params"]
+        assert model.check_params(params) == [], params
+        assert ("momentum" in params) == (params["optimizer"] == "sgd")
+    assert {json.dumps(t["params"]["optimizer"]) for t in trials} == {
+        '"sgd"', '"adam"', "1", "true"
+    }

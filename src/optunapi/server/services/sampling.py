@@ -85,6 +85,11 @@ class _RandomSampler(optuna.samplers.RandomSampler):
         self._together = space
         self._transform = _SearchSpaceTransform(space) if space else None
 
+    @property
+    def together(self) -> dict[str, BaseDistribution]:
+        """The parameters drawn in one call (see ``draw_together``)."""
+        return self._together
+
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
@@ -113,6 +118,16 @@ class _RandomSampler(optuna.samplers.RandomSampler):
     def _draw(self, transform: _SearchSpaceTransform) -> dict[str, Any]:
         bounds = transform.bounds
         return transform.untransform(self._rng.rng.uniform(bounds[:, 0], bounds[:, 1]))
+
+
+def served(sampler: BaseSampler) -> ServedSampler:
+    """The sampler of a study loaded by the server (``build_sampler`` made it)."""
+    assert isinstance(sampler, ServedSampler)
+    return sampler
+
+
+# The random sampler reads neither the study nor the trial: the quick path draws without one.
+_NO_TRIAL: Any = None
 
 
 def build_sampler(definition: StudyDefinition, seed_offset: int = 0) -> BaseSampler:
@@ -337,6 +352,7 @@ class ServedSampler(BaseSampler):
             p.name: p for p in space.params if isinstance(p, FloatParam) and p.step is not None
         }
         self._order = [p.name for p in space.params]
+        self._distributions = {p.name: distribution(p) for p in space.params}
         self._values = _finite_values(space) if distinct else {}
         self._rng = random.Random(seed)
         self._taken: tuple[int, list[list[str]]] | None = None  # (trial number, points)
@@ -395,6 +411,31 @@ class ServedSampler(BaseSampler):
                     points.append([_key(params[n]) for n in self._order])
             self._taken = (trial.number, points)
         return self._taken[1]
+
+    def draw_all(
+        self, study: Study, space: SearchSpace
+    ) -> tuple[dict[str, Any], dict[str, BaseDistribution]] | None:
+        """Every active parameter of a new trial, with its distribution, when the sampler is
+        random and nothing is redrawn (the values of a trial depend on no other trial): the
+        ask then writes the trial once, not once per parameter. None for other samplers."""
+        inner = self._inner
+        if not isinstance(inner, _RandomSampler) or self._values or not inner.together:
+            return None
+        drawn = inner.sample_relative(study, _NO_TRIAL, inner.together)
+        params: dict[str, Any] = {}
+        distributions: dict[str, BaseDistribution] = {}
+        chosen: dict[str, Any] = {}
+        for param in space.params:
+            if not space.active(param, chosen):
+                continue
+            dist = self._distributions[param.name]
+            value = drawn[param.name] if param.name in drawn else inner.sample_independent(
+                study, _NO_TRIAL, param.name, dist
+            )
+            params[param.name] = value = self._snap(param.name, value)
+            distributions[param.name] = dist
+            chosen[param.name] = decode(param, value)
+        return params, distributions
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         self._inner.before_trial(study, trial)

@@ -20,7 +20,7 @@ from optunapi.errors import (
 )
 from optunapi.schemas import TrialEnqueue, TrialRead, TrialTell
 from optunapi.server.services.leases import RETRIED_AS, Leases, reaped
-from optunapi.server.services.sampling import distribution, encode, suggest_all
+from optunapi.server.services.sampling import distribution, encode, served, suggest_all
 from optunapi.server.services.studies import Studies, StudyEntry
 from optunapi.server.services.views import STATE_NAMES, STATES, WORKER_KEY, Views
 from optunapi.server.storage import (
@@ -30,6 +30,7 @@ from optunapi.server.storage import (
     queue_params,
     queued_params,
     quick,
+    start_trial,
 )
 
 LATE_RESULT_OF = "late_result_of"
@@ -197,6 +198,15 @@ class Trials:
         )
 
     def _new_trial(self, entry: StudyEntry, worker: str | None) -> FrozenTrial:
+        drawn = None
+        if not self._storage.get_all_trials(
+            entry.study_id, deepcopy=False, states=(TrialState.WAITING,)
+        ):  # a queued trial (retry, enqueue) goes to Optuna's ask, which hands it out
+            drawn = served(entry.study.sampler).draw_all(entry.study, entry.definition.space)
+        if drawn is not None:
+            system_attrs = {} if worker is None else {WORKER_KEY: worker}
+            trial_id = start_trial(self._storage, entry.study_id, *drawn, system_attrs)
+            return self._storage.get_trial(trial_id)
         trial = entry.study.ask()
         try:
             suggest_all(trial, entry.definition.space)

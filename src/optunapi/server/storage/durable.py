@@ -282,6 +282,42 @@ class DurableStorage(InMemoryStorage):
                 }
             return trial_id
 
+    def create_running_trial(
+        self,
+        study_id: int,
+        params: dict[str, Any],
+        distributions: dict[str, BaseDistribution],
+        system_attrs: dict[str, Any],
+    ) -> int:
+        """A RUNNING trial started now with these params, made in one step (not one copy of
+        the trial per parameter, as ``set_trial_param`` makes). The caller owns the dicts."""
+        with self._lock:
+            self._check_study_id(study_id)
+            trial = FrozenTrial(
+                number=-1,
+                trial_id=-1,
+                state=TrialState.RUNNING,
+                value=None,
+                values=None,
+                datetime_start=datetime.now(),  # naive local time, as Optuna's storages
+                datetime_complete=None,
+                params=params,
+                distributions={name: self._intern(d) for name, d in distributions.items()},
+                user_attrs={},
+                system_attrs=system_attrs,
+                intermediate_values={},
+            )
+            trial_id = self._max_trial_id + 1
+            self._max_trial_id = trial_id
+            info = self._studies[study_id]
+            trial.number = len(info.trials)
+            trial._trial_id = trial_id
+            self._trial_id_to_study_id_and_number[trial_id] = (study_id, trial.number)
+            info.trials.append(trial)
+            info.param_distribution.update(trial.distributions)
+            self._unit().trials[trial_id] = None
+            return trial_id
+
     def set_trial_param(
         self,
         trial_id: int,
