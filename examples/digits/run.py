@@ -28,7 +28,9 @@ TRIALS_EACH = 10
 
 def shown(path: Path) -> Path:
     """``path`` relative to the repository when run from its root, else absolute."""
-    return path.relative_to(ROOT) if Path.cwd() == ROOT else path
+    if Path.cwd() == ROOT and path.is_relative_to(ROOT):
+        return path.relative_to(ROOT)
+    return path
 
 
 def start_server(db: Path) -> tuple[subprocess.Popen[str], str]:

@@ -297,7 +297,16 @@ class StudyDefinition:
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML 1.1 loader that also reads ``1e-5`` as a float, as YAML 1.2 and JSON do."""
+    """YAML 1.1 loader that also reads ``1e-5`` as a float, as YAML 1.2 and JSON do, and
+    refuses aliases (``*name``): nested, a few lines of them stand for billions of values."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a space file", event.start_mark
+            )
+        return super().compose_node(parent, index)
 
 
 _Loader.add_implicit_resolver(

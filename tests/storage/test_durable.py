@@ -24,7 +24,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState, create_trial
 
 from optunapi.errors import StorageBusyError
-from optunapi.server.storage import DurableStorage, StorageInUseError, open_storage
+from optunapi.server.storage import DurableStorage, StorageInUseError, close, open_storage
 
 DISTRIBUTIONS = {
     "lr": FloatDistribution(1e-5, 1e-1, log=True),
@@ -192,6 +192,10 @@ def test_a_database_of_optunas_relational_storage_is_opened_as_such(tmp_path: Pa
     storage = open_storage(url, 1.0)
     assert not isinstance(storage, DurableStorage)
     assert len(storage.get_all_trials(storage.get_study_id_from_name("old"))) == 1
+    with pytest.raises(StorageInUseError):  # one server per file in this format too
+        open_storage(url, 1.0)
+    close(storage)
+    close(open_storage(url, 1.0))
 
 
 def test_rows_are_plain_json(tmp_path: Path) -> None:

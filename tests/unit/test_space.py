@@ -268,3 +268,12 @@ def test_seed_files_may_name_parameters_params_and_study() -> None:
         "params: {type: int, low: 1, high: 3}\nstudy: {type: categorical, choices: [a, b]}"
     )
     assert [p.name for p in d.space.params] == ["params", "study"]
+
+
+def test_yaml_aliases_are_refused_before_they_expand() -> None:
+    """Nested aliases ("billion laughs") would stand for 10^9 values: a 422, at once."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    lines.append("p: {type: categorical, choices: *a8}")
+    with pytest.raises(InvalidSpaceError, match="aliases"):
+        parse_space_file("\n".join(lines))

@@ -227,8 +227,11 @@ class Trials:
             self._storage.set_trial_system_attr(trial_id, CONSTRAINTS_KEY, outcome.constraints)
         try:
             finish_trial(entry.study, frozen.number, values, state)
-        except UpdateFinishedTrialError:  # finished by another replica meanwhile
+        except (UpdateFinishedTrialError, ValueError):
             stored = self._views.trial(entry, frozen.number)
+            if not stored.state.is_finished():
+                raise
+            # Finished by another server on the same database meanwhile.
             self._check_repeat(entry, stored, state, values, outcome.constraints)
 
     def _tell_late(self, entry: StudyEntry, reaped: FrozenTrial, outcome: TrialTell) -> TrialRead:

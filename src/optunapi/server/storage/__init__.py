@@ -11,6 +11,7 @@ for another writer instead of failing at once.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +28,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from optunapi.errors import StorageBusyError
-from optunapi.server.storage.durable import DurableStorage, StorageInUseError
+from optunapi.server.storage.durable import DurableStorage, StorageInUseError, lock_exclusively
 
 __all__ = [
     "CONSTRAINTS_KEY",
@@ -59,18 +60,22 @@ def open_storage(url: str, busy_timeout: float) -> BaseStorage:
         busy_timeout: Seconds a write waits for the database lock before giving up.
     """
     engine_kwargs: dict[str, Any] = {}
+    owner: int | None = None
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         path = Path(parsed.database)
         path.parent.mkdir(parents=True, exist_ok=True)
         if not _holds_optuna_tables(path):
             return DurableStorage(path, busy_timeout)
+        owner = lock_exclusively(path)  # one server per file, whatever its format
         _enable_wal(path)
         # check_same_thread: the threadpool hands one pooled connection to several threads.
         engine_kwargs["connect_args"] = {"timeout": busy_timeout, "check_same_thread": False}
     elif parsed.get_backend_name() == "postgresql":
         engine_kwargs["pool_pre_ping"] = True
     rdb = RDBStorage(url, engine_kwargs=engine_kwargs)
+    if owner is not None:
+        rdb.optunapi_owner = owner  # type: ignore[attr-defined]  # released by close()
     if parsed.get_backend_name() == "sqlite":
         # In WAL mode, synchronous=NORMAL writes every commit to the WAL before answering, so a
         # killed server loses nothing; only a power cut can lose the last commits. It saves
@@ -104,6 +109,9 @@ def close(storage: BaseStorage) -> None:
         storage.close()
     elif isinstance(storage, _CachedStorage):
         storage._backend.engine.dispose()
+        owner = getattr(storage._backend, "optunapi_owner", None)
+        if owner is not None:
+            os.close(owner)
 
 
 def _holds_optuna_tables(path: Path) -> bool:

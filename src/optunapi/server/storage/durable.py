@@ -89,7 +89,7 @@ class DurableStorage(InMemoryStorage):
 
     def __init__(self, path: Path, busy_timeout: float) -> None:
         super().__init__()
-        self._owner = _lock_exclusively(path)
+        self._owner = lock_exclusively(path)
         # isolation_level=None: transactions are begun and ended here, explicitly.
         # check_same_thread=False: the connection is used under ``self._lock`` from any thread.
         self._db = sqlite3.connect(
@@ -476,7 +476,13 @@ def _shared(value: Any) -> Any:
     return sys.intern(value) if isinstance(value, str) else value
 
 
-def _lock_exclusively(path: Path) -> int:
+def lock_exclusively(path: Path) -> int:
+    """Take the lock that makes this process the owner of the file at ``path``; returns the
+    descriptor that holds it (closing it releases the lock).
+
+    Raises:
+        StorageInUseError: another process holds it.
+    """
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
