@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import requests
@@ -141,3 +142,38 @@ def test_edited_space_file_is_a_409_and_creates_no_trial(
     study = httpx.get(f"{server.url}/v1/studies/{study_name}").json()
     assert study["counts"]["running"] == 1  # only the first ask's trial
     assert sum(study["counts"].values()) == 1
+
+
+def test_a_database_left_by_the_original_optunapi_keeps_working(
+    tmp_path: Path, case_space
+) -> None:
+    """The original stored its studies with Optuna's relational storage, the space only in
+    its YAML file: with that file, the study is adopted, history included; with another space
+    it is a 409 that changes nothing."""
+    import optuna
+
+    db = tmp_path / "original.db"
+    old = optuna.create_study(study_name="parab", storage=f"sqlite:///{db}")
+    old.optimize(lambda t: t.suggest_float("x", -10, 10) ** 2 + t.suggest_float("y", -10, 10), 5)
+    optuna.create_study(study_name="other", storage=f"sqlite:///{db}").optimize(
+        lambda t: t.suggest_float("z", 0, 1), n_trials=2
+    )
+    srv = ServerProcess(tmp_path, f"sqlite:///{db}")
+    srv.config_dir.mkdir(parents=True)
+    (srv.config_dir / "parab.yaml").write_text(case_space("paraboloid"))
+    (srv.config_dir / "other.yaml").write_text(case_space("paraboloid"))  # not its space
+    srv.start()
+    try:
+        hp = requests.get(f"{srv.url}/optunapi/hparams/parab").json()
+        assert hp["trial_id"] == 5 and hp["completed_trials"] == 5
+        score = requests.get(f"{srv.url}/optunapi/score/parab?trial_id=5&score=0.5").json()
+        assert score["completed_trials"] == 6
+        listed = httpx.get(f"{srv.url}/v1/studies/parab/trials").json()
+        assert listed["total"] == 6 and listed["trials"][0]["params"] == {
+            "x": old.trials[0].params["x"], "y": old.trials[0].params["y"]
+        }
+        refused = httpx.get(f"{srv.url}/optunapi/hparams/other")
+        assert refused.status_code == 409 and "do not fit" in refused.json()["detail"]
+    finally:
+        srv.stop()
+    assert len(optuna.load_study(study_name="other", storage=f"sqlite:///{db}").trials) == 2

@@ -21,6 +21,7 @@ import optuna
 from optuna.exceptions import DuplicatedStudyError
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
+from optuna.trial import TrialState
 
 from optunapi.errors import (
     ConflictError,
@@ -30,7 +31,7 @@ from optunapi.errors import (
     StudyNotFoundError,
 )
 from optunapi.names import check_study_name
-from optunapi.server.services.sampling import build_pruner, build_sampler, rehearse
+from optunapi.server.services.sampling import build_pruner, build_sampler, decode, rehearse
 from optunapi.server.storage import commit
 from optunapi.space import StudyDefinition, definition_from_dict, parse_space_file
 
@@ -239,12 +240,26 @@ class Studies:
         return entry
 
     def _adopt(self, name: str, study_id: int, definition: StudyDefinition | None) -> dict:  # type: ignore[type-arg]
-        """Give a definition to a study that has none: one made by Optuna itself, or one whose
-        creator died between creating it and storing its definition."""
-        if definition is None or self._storage.get_all_trials(study_id, deepcopy=False):
+        """Give a definition to a study that has none: one made by Optuna itself or by the
+        original optunapi (whose trials then have to fit the definition's space and
+        directions), or one whose creator died before storing its definition."""
+        if definition is None:
             raise ConflictError(
                 f"Study {name!r} exists but was not created by optunapi, so it has no search "
-                "space; delete it or use another name."
+                f"space; put {name}.yaml in the server's config directory to adopt it, or "
+                "delete it."
+            )
+        directions = [d.name.lower() for d in self._storage.get_study_directions(study_id)]
+        misfits = [
+            f"trial {t.number}: {'; '.join(m['message'] for m in problems)}"
+            for t in self._storage.get_all_trials(study_id, deepcopy=False)
+            if (problems := _misfits(definition, t.params, whole=t.state == TrialState.COMPLETE))
+        ]
+        if directions != list(definition.directions) or misfits:
+            why = misfits[:3] or [f"its directions are {directions}"]
+            raise ConflictError(
+                f"Study {name!r} exists but was not created by optunapi, and its trials do not "
+                f"fit the given definition ({'; '.join(why)}); delete it or use another name."
             )
         stored = _stored(definition)
         self._storage.set_study_system_attr(study_id, DEFINITION_KEY, stored)
@@ -288,6 +303,19 @@ class Studies:
             self._files[name] = (key, definition, _canonical(definition))
             return definition, self._files[name][2]
         return None
+
+
+def _misfits(
+    definition: StudyDefinition, params: dict[str, Any], whole: bool
+) -> list[dict[str, Any]]:
+    """Why a trial's stored params are not a point of the definition's space (only a ``whole``
+    trial, a complete one, must have every parameter)."""
+    by_name = {p.name: p for p in definition.space.params}
+    decoded = {k: decode(by_name[k], v) if k in by_name else v for k, v in params.items()}
+    problems = definition.space.check_params(decoded)
+    if not whole:
+        problems = [p for p in problems if not p["message"].endswith("is missing")]
+    return problems
 
 
 def _stored(definition: StudyDefinition) -> dict[str, Any]:
