@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query, Response, status
+from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 
 from optunapi.schemas import (
     MAX_NUMBER,
@@ -20,6 +20,7 @@ from optunapi.schemas import (
 )
 from optunapi.server.deps import TrialsDep, ViewsDep, run_service
 from optunapi.server.problems import responses
+from optunapi.server.services.trials import Trials
 
 router = APIRouter(
     prefix="/v1/studies/{name}/trials",
@@ -29,26 +30,30 @@ router = APIRouter(
 Number = Annotated[int, Path(ge=0, le=MAX_NUMBER, description="The trial's number in its study.")]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TrialRead)
 async def ask(
     name: StudyName,
-    response: Response,
-    trials: TrialsDep,
+    request: Request,
     body: Annotated[TrialAsk | None, Body()] = None,
-) -> TrialRead:
+) -> Response:
     """Start a trial (201); a worker that holds a running trial gets it back (200)."""
+    trials: Trials = request.app.state.trials
     quick = trials.quick_lock(name, asking=True)
     trial, created = await run_service(quick, trials.ask, name, body.worker if body else None)
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return trial
+    return _json(trial, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-@router.post("/{number}/tell")
-async def tell(name: StudyName, number: Number, body: TrialTell, trials: TrialsDep) -> TrialRead:
+@router.post("/{number}/tell", response_model=TrialRead)
+async def tell(name: StudyName, number: Number, body: TrialTell, request: Request) -> Response:
     """Finish a trial; an identical repeat is a 200, a different outcome a 409."""
+    trials: Trials = request.app.state.trials
     quick = trials.quick_lock(name, asking=False)
-    return await run_service(quick, trials.tell, name, number, body)
+    return _json(await run_service(quick, trials.tell, name, number, body))
+
+
+def _json(trial: TrialRead, status_code: int = status.HTTP_200_OK) -> Response:
+    # Serialized here: FastAPI would validate the model it was just built from once more.
+    return Response(trial.model_dump_json(), status_code, media_type="application/json")
 
 
 @router.post("/{number}/heartbeat")
