@@ -53,6 +53,11 @@ CREATE TABLE IF NOT EXISTS optunapi_trials (
 );
 """
 
+_UPSERT_TRIAL = (
+    "INSERT INTO optunapi_trials VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (trial_id) DO UPDATE SET body = excluded.body"
+)
+
 
 @dataclass
 class _StudyBefore:
@@ -153,6 +158,10 @@ class DurableStorage(InMemoryStorage):
         studies: list[tuple[int, str, str]],
         trials: list[tuple[int, int, int, str]],
     ) -> None:
+        if not deleted and not studies and len(trials) == 1:  # most asks and tells
+            # One statement is a transaction of its own in autocommit mode.
+            self._db.execute(_UPSERT_TRIAL, trials[0])
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             if deleted:
@@ -164,11 +173,7 @@ class DurableStorage(InMemoryStorage):
                     "DO UPDATE SET name = excluded.name, body = excluded.body",
                     studies,
                 )
-            self._db.executemany(
-                "INSERT INTO optunapi_trials VALUES (?, ?, ?, ?) ON CONFLICT (trial_id) "
-                "DO UPDATE SET body = excluded.body",
-                trials,
-            )
+            self._db.executemany(_UPSERT_TRIAL, trials)
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
