@@ -88,7 +88,8 @@ def measure(db: Path) -> None:
         studies.get(summary.study_name)
     gc.collect()
     after = rss()
-    n = sum(len(storage.get_all_trials(s._study_id, deepcopy=False)) for s in storage.get_all_studies())
+    studies_ids = [s._study_id for s in storage.get_all_studies()]
+    n = sum(len(storage.get_all_trials(i, deepcopy=False)) for i in studies_ids)
     print(f"{n} {after - before}")
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from memory import SPACE, services  # noqa: E402
+from memory import SPACE, services
 
 
 def distributions() -> dict[str, optuna.distributions.BaseDistribution]:

@@ -1,0 +1,1 @@
+"""Benchmarks of optunapi against its peers: ``python benchmarks/compare.py`` (see compare.py)."""
