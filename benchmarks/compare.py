@@ -112,7 +112,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--grace",
         type=float,
         default=None,
-        help="how long cycles in flight at the window's end may still take (10; --quick 5)",
+        help="how long cycles in flight at the window's end may still take (30; --quick 5)",
     )
     parser.add_argument("--sweep-clients", type=_ints, default=[1, 2, 4, 8, 16, 32, 64])
     parser.add_argument("--sweep-sizes", type=_ints, default=[0, 1000, 5000, 10000])
@@ -141,7 +141,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "trials": [0] if quick else [0, 10000],
         "seconds": 0.5 if quick else 2.0,
         "rounds": 1 if quick else 2,
-        "grace": 5.0 if quick else 10.0,
+        "grace": 5.0 if quick else 30.0,
         "ramp": 0.1 if quick else 0.3,
     }
     for name, value in defaults.items():

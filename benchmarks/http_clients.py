@@ -167,7 +167,9 @@ class HttpLoad:
             if now > deadline:
                 for client in self._clients:
                     if client.phase != "idle":
-                        self._error(f"{client.phase} timeout", client.sent_at)
+                        # Judged by its cycle, which overlaps the window (none starts after it):
+                        # a tell that began after the window's end is still a lost cycle.
+                        self._error(f"{client.phase} timeout", client.cycle_start)
                         client.phase = "idle"
                         self._reopen(client)  # a late answer must not be read as the next one
                 return

@@ -6,8 +6,8 @@ run hands every process its share of the clients, waits until all of them are co
 warmed up, then opens one window on the machine-wide monotonic clock for all of them.
 
 HTTP clients are spread over ``http_procs`` processes (one is enough to saturate the floor on 2
-cores: ``compare.py`` prints the check); Python clients over up to ``size`` processes, several
-threads each beyond that, since each runs Optuna's sampler itself.
+cores: ``compare.py`` prints the check); Python clients over up to ``size`` processes, as
+threads sharing a ``Study`` beyond that, since each process runs Optuna's sampler itself.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ class ClientPool:
         *,
         warmup: int = 1,
         ramp: float = 0.5,
-        grace: float = 10.0,
+        grace: float = 30.0,
         seed: int = 0,
         server_pid: int | None = None,
     ) -> RunOutcome:
@@ -141,7 +141,7 @@ class ClientPool:
             seconds: The measured window.
             warmup: Untimed ask/tell cycles per client process before the clients start.
             ramp: Seconds the clients run before the window opens.
-            grace: How long requests in flight at the window's end may take to finish.
+            grace: How long a cycle in flight at the window's end may still take.
             seed: Python clients seed their samplers with ``seed + client index``.
             server_pid: A process whose CPU time during the window is reported.
         """
@@ -173,10 +173,9 @@ class ClientPool:
         pending, ready, failures = set(busy), [], []
         deadline = time.monotonic() + SETUP_TIMEOUT
         while pending and (left := deadline - time.monotonic()) > 0:
-            for conn in wait([self._conns[i] for i in pending], timeout=left):
-                i = self._conns.index(conn)  # type: ignore[arg-type]
+            for i in self._wait(pending, left):
                 pending.discard(i)
-                message = conn.recv()  # type: ignore[union-attr]
+                message = self._conns[i].recv()
                 if message[0] == "ready":
                     ready.append(i)
                 else:
@@ -187,17 +186,21 @@ class ClientPool:
             self._conns[i].send(("abort",))
         for i in pending:
             self._respawn(i)
-        return failures[0] if failures else f"clients not ready after {SETUP_TIMEOUT:.0f} s"
+        return str(failures[0]) if failures else f"clients not ready after {SETUP_TIMEOUT:.0f} s"
+
+    def _wait(self, which: set[int], timeout: float) -> list[int]:
+        """The processes among ``which`` that have sent something, within ``timeout`` seconds."""
+        ready = wait([self._conns[i] for i in which], timeout=timeout)
+        return [i for i in which if self._conns[i] in ready]
 
     def _collect(self, busy: list[int], log: ClientLog, deadline: float) -> int:
         """Merge the busy processes' logs into ``log``; respawn those that do not answer."""
         pending, missing = set(busy), 0
         while pending and (left := deadline - time.monotonic()) > 0:
-            for conn in wait([self._conns[i] for i in pending], timeout=left):
-                i = self._conns.index(conn)  # type: ignore[arg-type]
+            for i in self._wait(pending, left):
                 pending.discard(i)
                 try:
-                    _, part, stuck = conn.recv()  # type: ignore[union-attr]
+                    _, part, stuck = self._conns[i].recv()
                 except EOFError:  # the process died: count it as missing
                     self._respawn(i)
                     missing += 1

@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/quality.py [--seeds 10] [--trials 200] [--workers 8]
         [--problems branin,hartmann6,mixed10,kernel_ridge] [--variant constant_liar=false]...
         [--batch] [--out results.json] [--plots docs/img]
+    .venv/bin/python benchmarks/quality.py --from results.json   # table and plots, no runs
 
 For each problem and seed, three modes search with the same trial budget:
 
@@ -18,7 +19,8 @@ trials in flight) and no server, which separates the cost of parallelism from th
 
 Prints the criterion and a markdown table; writes one plot per problem
 (``quality-<problem>.png``) and, with ``--out``, every run's values as JSON. Exits 1 when a
-parallel run's trials were not all told and stored by the server.
+parallel run's trials were not all told and stored by the server. Method, criterion and
+results: ``docs/search-quality.md``.
 """
 
 from __future__ import annotations
@@ -70,9 +72,9 @@ def variant_name(prefix: str, options: dict[str, Any]) -> str:
 def search(server: Server, problem: Problem, seed: int, args: argparse.Namespace) -> list[Run]:
     """Every mode on one problem with one seed."""
     runs = []
-    for options in args.variants:
+    for index, options in enumerate(args.variants):
         mode = variant_name("parallel", options)
-        study = f"{problem.name}-s{seed}-v{args.variants.index(options)}"
+        study = f"{problem.name}-s{seed}-v{index}"  # each search a new study: numbers from 0
         runs.append(run_parallel(server.url, study, problem, seed, args.trials, args.workers,
                                  options, mode))  # fmt: skip
         if args.batch:
@@ -230,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                              "file instead of running")  # fmt: skip
     args = parser.parse_args(argv)
     args.variants = [{}, *args.variant]
+    if len({variant_name("", v) for v in args.variants}) < len(args.variants):
+        parser.error("a --variant repeats another (or is empty, the server's default)")
     args.names = [n.strip() for n in args.problems.split(",") if n.strip()]
     unknown = [n for n in args.names if n not in PROBLEMS]
     if unknown:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -81,7 +82,9 @@ class Templates:
         path = self.root / f"optuna-{space}-{trials}.db"
         if not path.exists():
             started = time.monotonic()
-            _fill_rdb(path, space, trials)
+            building = _building(path)
+            _fill_rdb(building, space, trials)
+            _publish(building, path)
             self._said(f"Optuna SQLite study, {space}, {trials} trials", started)
         return path
 
@@ -90,13 +93,15 @@ class Templates:
         path = self.root / f"optuna-{space}-{trials}.journal"
         if not path.exists():
             started = time.monotonic()
-            storage = JournalStorage(JournalFileBackend(str(path)))
+            building = _building(path)
+            storage = JournalStorage(JournalFileBackend(str(building)))
             study = optuna.create_study(study_name=STUDY, storage=storage)
             dists = distributions(SPACES[space])
             study.add_trials(
                 optuna.trial.create_trial(params=p, distributions=dists, value=v)
                 for p, v in points(space, trials)
             )
+            _publish(building, path)
             self._said(f"Optuna journal study, {space}, {trials} trials", started)
         return path
 
@@ -111,9 +116,11 @@ class Templates:
         built = self._optunapi.setdefault((space, sampler), [])
         base = max((n for n in built if n < trials), default=0)
         started = time.monotonic()
+        building = _building(path)
         if base:
-            copy_database(self.root / f"optunapi-{space}-{sampler}-{base}.db", path)
-        _fill_optunapi(path, space, sampler, base, trials, self.root)
+            copy_database(self.root / f"optunapi-{space}-{sampler}-{base}.db", building)
+        _fill_optunapi(building, space, sampler, base, trials, self.root)
+        _publish(building, path)
         built.append(trials)
         rate = (trials - base) / max(time.monotonic() - started, 1e-9)
         self._said(
@@ -123,6 +130,25 @@ class Templates:
 
     def _said(self, what: str, started: float) -> None:
         self.say(f"prefilled {what} in {time.monotonic() - started:.1f} s")
+
+
+def _building(path: Path) -> Path:
+    """Where ``path`` is built, cleared of what an interrupted build left behind.
+
+    A template appears under its name only once complete (``_publish``), so a failed build is
+    never mistaken for a finished one.
+    """
+    building = path.with_name(f"building-{path.name}")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{building}{suffix}").unlink(missing_ok=True)
+    return building
+
+
+def _publish(building: Path, path: Path) -> None:
+    """Move a complete template (and any WAL files its writer left) to its name."""
+    for suffix in ("-wal", "-shm", ""):  # the main file last: it marks the template as done
+        if (source := Path(f"{building}{suffix}")).exists():
+            os.replace(source, f"{path}{suffix}")
 
 
 def _fill_rdb(path: Path, space: str, trials: int) -> None:

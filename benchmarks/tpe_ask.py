@@ -65,7 +65,9 @@ def compare(size: int, asks: int, root: Path) -> tuple[float, float]:
         trials.enqueue("tpe", TrialEnqueue(params=params, value=p["value"]))
 
     dists = distributions()
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=1))
+    # The server runs TPE with constant liar by default: the same here.
+    sampler = optuna.samplers.TPESampler(seed=1, constant_liar=True)
+    study = optuna.create_study(sampler=sampler)
     study.add_trials(
         [
             optuna.trial.create_trial(

@@ -4,7 +4,7 @@
 and on a 2-core machine the load generator shares the cores with the server it measures. So
 requests are serialized once into bytes, and answers are parsed only as far as needed: the
 status line, ``Content-Length`` or chunked framing (what uvicorn sends), ``Connection: close``.
-The parser does no I/O, so the selector loop (``loadgen``) and the blocking ``Connection``
+The parser does no I/O, so the selector loop (``http_clients``) and the blocking ``Connection``
 (setup and prefill) share it. ``compare.py`` checks that the result saturates the floor server.
 """
 

@@ -141,10 +141,11 @@ def random_point(space: Space, rng: random.Random) -> dict[str, Any]:
     """A uniformly drawn point of ``space`` (log-uniform where ``log``), for prefilled trials."""
     params: dict[str, Any] = {}
     for name, spec in space.items():
-        kind, low, high = spec["type"], spec.get("low"), spec.get("high")
-        if kind == "categorical":
+        if spec["type"] == "categorical":
             params[name] = rng.choice(spec["choices"])
-        elif kind == "int":
+            continue
+        low, high = spec["low"], spec["high"]
+        if spec["type"] == "int":
             step = spec.get("step", 1)
             params[name] = low + step * rng.randint(0, (high - low) // step)
         elif spec.get("log"):

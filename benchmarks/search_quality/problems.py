@@ -70,7 +70,7 @@ def suggest(trial: optuna.Trial, space: Mapping[str, Mapping[str, Any]]) -> dict
 
 def branin(p: Params) -> float:
     """Branin-Hoo on [-5, 10] x [0, 15]; three global minima of 0.397887."""
-    x1, x2 = p["x1"], p["x2"]
+    x1, x2 = float(p["x1"]), float(p["x2"])
     b, c = 5.1 / (4 * math.pi**2), 5 / math.pi
     return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10
 
@@ -120,9 +120,9 @@ def mixed10(p: Params) -> float:
     ``width`` (as learning rates do with model width); the best ``heads`` with ``layers``.
     """
     a, b, offset = _ACTIVATIONS[p["act"]]
-    u, v = p["x1"] - a, p["x2"] - b
+    u, v = float(p["x1"]) - a, float(p["x2"]) - b
     log_width = math.log2(p["width"])
-    return (
+    return float(
         u * u + v * v + u * v
         + 2.0 * (p["x3"] - p["x4"] - 1.0) ** 2 + 0.1 * (p["x3"] + p["x4"]) ** 2
         + (math.log10(p["lr"]) + 2.0 + 0.25 * (log_width - 5.0)) ** 2

@@ -34,7 +34,7 @@ def markdown_table(problems: Mapping[str, Mapping[str, Any]]) -> str:
             flight = summary["in_flight"].get(c["mode"])
             rows.append(
                 f"| {name} | {c['mode']} | {_num(c['median_regret'])} | {_num(seq)} "
-                f"| {_num(rnd)} | {c['ratio_to_sequential']:.2f} ({low:.2f}-{high:.2f}) "
+                f"| {_num(rnd)} | {c['ratio_to_sequential']:.3f} ({low:.2f}-{high:.2f}) "
                 f"| {c['raw_ratio_to_sequential']:.2f} "
                 f"| {_yes(c['within_10_percent'])} "
                 f"| {c['ratio_to_random']:.2f} (p={c['p_value_vs_random']:.2g}) "

@@ -12,8 +12,8 @@ the floor is not tuned to any result. With that floor:
   one-sided Mann-Whitney U test says parallel's regrets are smaller with p <= 0.05.
 
 Medians of 10 seeds are noisy, so each ratio comes with a bootstrap 90% interval (seeds of each
-mode resampled independently): a ratio above 1.10 whose interval reaches below 1.10 is a miss
-within noise, not evidence of a worse search.
+mode resampled independently): a ratio above 1.10 whose interval reaches below 1.10 is, on its
+own, no evidence of a worse search; more seeds decide.
 """
 
 from __future__ import annotations
