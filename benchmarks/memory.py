@@ -17,14 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-SPACE = {
-    "lr": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
-    "dropout": {"type": "float", "low": 0.0, "high": 0.5},
-    "layers": {"type": "int", "low": 1, "high": 8},
-    "units": {"type": "int", "low": 16, "high": 512, "step": 16},
-    "optimizer": {"type": "categorical", "choices": ["sgd", "adam", "rmsprop"]},
-    "activation": {"type": "categorical", "choices": ["relu", "tanh", "gelu"]},
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workloads import SPACES
+
+SPACE = SPACES["6-param"]
 
 
 def services(db: Path):  # type: ignore[no-untyped-def]

@@ -8,8 +8,9 @@ from collections import deque
 from typing import Any
 
 import optuna
+from workloads import suggest  # benchmarks/ is on the path: quality.py runs from there
 
-from .problems import Problem, suggest
+from .problems import Problem
 from .runs import Run
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -14,7 +14,6 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-import optuna
 
 Params = Mapping[str, Any]
 
@@ -44,25 +43,6 @@ class Problem:
     optimum: float
     tolerance: float
     reference_note: str = ""
-
-
-def suggest(trial: optuna.Trial, space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """Sample ``space`` (the API's form, no conditions) into an in-process Optuna trial."""
-    params: dict[str, Any] = {}
-    for name, spec in space.items():
-        kind = spec["type"]
-        if kind == "float":
-            params[name] = trial.suggest_float(
-                name, spec["low"], spec["high"], step=spec.get("step"), log=spec.get("log", False)
-            )
-        elif kind == "int":
-            params[name] = trial.suggest_int(
-                name, spec["low"], spec["high"], step=spec.get("step", 1),
-                log=spec.get("log", False),
-            )  # fmt: skip
-        else:
-            params[name] = trial.suggest_categorical(name, spec["choices"])
-    return params
 
 
 # -- Branin ------------------------------------------------------------------------------------
