@@ -66,7 +66,8 @@ class _StudyBefore:
     info: _StudyInfo
     user_attrs: dict[str, Any]
     system_attrs: dict[str, Any]
-    trial_ids: dict[int, tuple[int, int]]
+    # Where its trials were, when the unit deletes it.
+    trial_ids: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -186,17 +187,19 @@ class DurableStorage(InMemoryStorage):
             unit = self._units.current = _Unit()
         return unit
 
-    def _touch_study(self, study_id: int) -> None:
-        """Remember the study as it is, before this unit first changes it."""
+    def _touch_study(self, study_id: int, deleting: bool = False) -> None:
+        """Remember the study as it is, before this unit first changes it (and, before it is
+        deleted, where its trials are: read only then, as QMC and grid samplers change their
+        study's attrs at every ask)."""
         unit = self._unit()
-        if study_id in unit.studies:
-            return
         info = self._studies.get(study_id)
-        if info is None:
-            unit.studies[study_id] = None
-            return
-        trial_ids = {t._trial_id: (study_id, t.number) for t in info.trials}
-        unit.studies[study_id] = _StudyBefore(info, info.user_attrs, info.system_attrs, trial_ids)
+        if study_id not in unit.studies:
+            unit.studies[study_id] = (
+                None if info is None else _StudyBefore(info, info.user_attrs, info.system_attrs)
+            )
+        before = unit.studies[study_id]
+        if deleting and before is not None and info is not None:
+            before.trial_ids = {t._trial_id: (study_id, t.number) for t in info.trials}
 
     def _touch_trial(self, trial_id: int) -> None:
         """Remember the trial as it is, before this unit first changes it. Optuna's in-memory
@@ -258,7 +261,7 @@ class DurableStorage(InMemoryStorage):
         """See ``optuna.storages.BaseStorage``."""
         with self._lock:
             if study_id in self._studies:
-                self._touch_study(study_id)
+                self._touch_study(study_id, deleting=True)
             super().delete_study(study_id)
 
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
