@@ -35,39 +35,6 @@ from optunapi.space import (
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
-# Sampler type -> (factory, modules it needs beyond optuna, the pip package that provides them).
-_SAMPLERS: dict[str, tuple[Callable[..., BaseSampler], tuple[str, ...], str]] = {
-    "tpe": (optuna.samplers.TPESampler, (), ""),
-    "random": (lambda **options: _RandomSampler(**options), (), ""),
-    "cmaes": (optuna.samplers.CmaEsSampler, ("cmaes",), "cmaes"),
-    "gp": (optuna.samplers.GPSampler, ("torch", "scipy"), "torch scipy"),
-    "qmc": (optuna.samplers.QMCSampler, ("scipy",), "scipy"),
-    "nsga2": (optuna.samplers.NSGAIISampler, (), ""),
-    "nsga3": (optuna.samplers.NSGAIIISampler, (), ""),
-    "grid": (optuna.samplers.GridSampler, (), ""),
-    "bruteforce": (optuna.samplers.BruteForceSampler, (), ""),
-}
-# Options that take Python callables or objects: never from a study definition.
-_OBJECT_OPTIONS = {
-    "gamma", "weights", "constraints_func", "independent_sampler", "crossover",
-    "restart_strategy", "source_trials", "search_space", "callbacks",
-}  # fmt: skip
-MAX_GRID = 10**6
-_MAX_REDRAW_VALUES = 10_000
-# Past TPE's and CMA-ES's default startup trials, so that their models run once.
-_REHEARSAL_TRIALS = 12
-_PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
-    "nop": optuna.pruners.NopPruner,
-    "median": optuna.pruners.MedianPruner,
-    "percentile": optuna.pruners.PercentilePruner,
-    "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
-    "hyperband": optuna.pruners.HyperbandPruner,
-    "threshold": optuna.pruners.ThresholdPruner,
-    "patient": optuna.pruners.PatientPruner,
-    "wilcoxon": optuna.pruners.WilcoxonPruner,
-}
-
-
 class _RandomSampler(optuna.samplers.RandomSampler):
     """Optuna's random sampler, faster: Optuna builds a search-space transform and draws from
     NumPy once per value, which was half the time of an ask. Here the transforms are built once,
@@ -118,6 +85,39 @@ class _RandomSampler(optuna.samplers.RandomSampler):
     def _draw(self, transform: _SearchSpaceTransform) -> dict[str, Any]:
         bounds = transform.bounds
         return transform.untransform(self._rng.rng.uniform(bounds[:, 0], bounds[:, 1]))
+
+
+# Sampler type -> (factory, modules it needs beyond optuna, the pip package that provides them).
+_SAMPLERS: dict[str, tuple[Callable[..., BaseSampler], tuple[str, ...], str]] = {
+    "tpe": (optuna.samplers.TPESampler, (), ""),
+    "random": (_RandomSampler, (), ""),
+    "cmaes": (optuna.samplers.CmaEsSampler, ("cmaes",), "cmaes"),
+    "gp": (optuna.samplers.GPSampler, ("torch", "scipy"), "torch scipy"),
+    "qmc": (optuna.samplers.QMCSampler, ("scipy",), "scipy"),
+    "nsga2": (optuna.samplers.NSGAIISampler, (), ""),
+    "nsga3": (optuna.samplers.NSGAIIISampler, (), ""),
+    "grid": (optuna.samplers.GridSampler, (), ""),
+    "bruteforce": (optuna.samplers.BruteForceSampler, (), ""),
+}
+# Options that take Python callables or objects: never from a study definition.
+_OBJECT_OPTIONS = {
+    "gamma", "weights", "constraints_func", "independent_sampler", "crossover",
+    "restart_strategy", "source_trials", "search_space", "callbacks",
+}  # fmt: skip
+MAX_GRID = 10**6
+_MAX_REDRAW_VALUES = 10_000
+# Past TPE's and CMA-ES's default startup trials, so that their models run once.
+_REHEARSAL_TRIALS = 12
+_PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
+    "nop": optuna.pruners.NopPruner,
+    "median": optuna.pruners.MedianPruner,
+    "percentile": optuna.pruners.PercentilePruner,
+    "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+    "hyperband": optuna.pruners.HyperbandPruner,
+    "threshold": optuna.pruners.ThresholdPruner,
+    "patient": optuna.pruners.PatientPruner,
+    "wilcoxon": optuna.pruners.WilcoxonPruner,
+}
 
 
 def served(sampler: BaseSampler) -> ServedSampler:

@@ -128,16 +128,15 @@ def _tune_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
 
 
 def ensure_writable(storage: BaseStorage) -> None:
-    """Fail before a change rather than half-way through it. ``DurableStorage``: save what is
-    pending (changes whose save failed before). Optuna's relational storage on SQLite: take and
-    drop the write lock, so that a database locked past the busy timeout is a
+    """Fail before a change rather than half-way through it. Optuna's relational storage on
+    SQLite: take and drop the write lock, so that a database locked past the busy timeout is a
     ``StorageBusyError`` after that timeout, not after the five retries (with pauses) that Optuna
-    makes when creating a trial. Elsewhere, nothing to do.
+    makes when creating a trial. Elsewhere nothing to do (a ``DurableStorage`` whose commit fails
+    undoes the change, so a half-made change never stays).
 
     Raises:
         StorageBusyError: the lock was not had within the busy timeout.
     """
-    commit(storage)
     backend = getattr(storage, "_backend", storage)
     if not isinstance(backend, RDBStorage) or backend.engine.dialect.name != "sqlite":
         return
