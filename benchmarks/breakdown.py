@@ -4,15 +4,17 @@
 
 Drives the ASGI application in process (no sockets: what uvicorn adds is measured by
 compare.py), random sampler, 6-parameter space, on a SQLite file, one request at a time. Prints
-the time per trial without the profiler, then the profiler's share of the request spent in each
-phase (the services, Optuna's sampling, the commit, FastAPI's validation and serialization), and
-the functions that cost most.
+the time per trial without the profiler, with plain asks and tells answered by the fast path
+(``server/fastpath.py``, the default) and by their FastAPI routes, interleaved in one run; then,
+for the fast path, the profiler's share of the request spent in each phase (the services,
+Optuna's sampling, the commit, parsing, the answer) and the functions that cost most.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import pstats
@@ -26,6 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from memory import SPACE
 
 Call = Callable[[str, str, bytes], Awaitable[tuple[int, bytes]]]
+# Plain asks and tells answered by ``server/fastpath.py``, or by their FastAPI routes.
+VARIANTS = {"fast path": True, "FastAPI routes": False}
+ROUNDS = 10
 
 # (label, file suffix, function): cumulative time of each, as a share of the whole request.
 PHASES = (
@@ -35,9 +40,8 @@ PHASES = (
     ("  tell service", "services/trials.py", "tell"),
     ("  commit to SQLite (both)", "storage/durable.py", "commit"),
     ("  the trial as the API shows it (both)", "services/views.py", "read"),
-    ("  FastAPI: parameters and body validated", "fastapi/dependencies/utils.py",
-     "solve_dependencies"),
-    ("  FastAPI: response validated and serialized", "fastapi/routing.py", "serialize_response"),
+    ("  the body parsed and validated (fast path)", "server/fastpath.py", "_parse"),
+    ("  the answer sent", "starlette/responses.py", "__call__"),
 )
 
 
@@ -81,22 +85,19 @@ async def trials(call: Call, n: int) -> None:
 
 
 async def main(n: int) -> None:
-    from optunapi.server import Settings, create_app
-
+    """Time both variants, then profile the fast path; print the results."""
     with tempfile.TemporaryDirectory() as root:
-        settings = Settings(storage=f"sqlite:///{root}/p.db", config_dir=Path(root))
-        app = create_app(settings)
-        call = asgi_caller(app)
-        async with app.router.lifespan_context(app):
-            space = json.dumps({"name": "p", "space": SPACE, "sampler": "random"}).encode()
-            assert (await call("POST", "/v1/studies", space))[0] == 201
-            await trials(call, 200)  # warm: the study loaded, the caches full
-            start = time.perf_counter()
-            await trials(call, n)
-            per_trial = (time.perf_counter() - start) / n
+        async with contextlib.AsyncExitStack() as stack:
+            calls = {v: await _started(Path(root), v, stack) for v in VARIANTS}
+            seconds = dict.fromkeys(VARIANTS, 0.0)
+            for _ in range(ROUNDS):  # interleaved, so that both see the same machine
+                for variant, call in calls.items():
+                    start = time.perf_counter()
+                    await trials(call, n // ROUNDS)
+                    seconds[variant] += time.perf_counter() - start
             profiler = cProfile.Profile()
             profiler.enable()
-            await trials(call, n)
+            await trials(calls["fast path"], n)
             profiler.disable()
     stats = pstats.Stats(profiler)
     cumulative = {
@@ -107,14 +108,31 @@ async def main(n: int) -> None:
     def share(suffix: str, func: str) -> float:
         return sum(ct for (f, fn), ct in cumulative.items() if f.endswith(suffix) and fn == func)
 
+    per_trial = {variant: 1e6 * s / (n // ROUNDS * ROUNDS) for variant, s in seconds.items()}
+    print("us per trial (ask + tell), without the profiler:")
+    for variant, us in per_trial.items():
+        print(f"  {variant}: {us:.0f} ({us / per_trial['fast path']:.2f}x)")
     whole = share(PHASES[0][1], PHASES[0][2])
-    print(f"{per_trial * 1e6:.0f} us per trial (ask + tell), without the profiler\n")
-    print("| where the time goes (profiled, cumulative) | share |")
+    print("\n| where the time goes (fast path, profiled, cumulative) | share |")
     print("|---|---:|")
     for label, suffix, func in PHASES:
         print(f"| {label.strip()} | {100 * share(suffix, func) / whole:.0f}% |")
     print()
     stats.sort_stats("tottime").print_stats(15)
+
+
+async def _started(root: Path, variant: str, stack: contextlib.AsyncExitStack) -> Call:
+    """The variant's application, started on its own file, its study created and warm."""
+    from optunapi.server import Settings, create_app
+
+    settings = Settings(storage=f"sqlite:///{root}/{variant}.db", config_dir=root)
+    app = create_app(settings, fast_path=VARIANTS[variant])
+    await stack.enter_async_context(app.router.lifespan_context(app))
+    call = asgi_caller(app)
+    space = json.dumps({"name": "p", "space": SPACE, "sampler": "random"}).encode()
+    assert (await call("POST", "/v1/studies", space))[0] == 201
+    await trials(call, 200)  # warm: the study loaded, the caches full
+    return call
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from optunapi import __version__
 from optunapi.server import problems
 from optunapi.server.auth import BearerTokens
 from optunapi.server.dashboard import Dashboard
+from optunapi.server.fastpath import FastPath
 from optunapi.server.limits import BodySizeLimit
 from optunapi.server.metrics import Metrics, RequestMetrics
 from optunapi.server.routes import health, legacy, studies, trials
@@ -25,7 +26,9 @@ from optunapi.server.settings import Settings
 from optunapi.server.storage import close, open_storage
 
 
-def create_app(settings: Settings | None = None, storage: BaseStorage | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, storage: BaseStorage | None = None, fast_path: bool = True
+) -> FastAPI:
     """Build the optunapi application.
 
     Args:
@@ -33,6 +36,9 @@ def create_app(settings: Settings | None = None, storage: BaseStorage | None = N
             is what ``uvicorn --factory optunapi.server:create_app`` uses.
         storage: The storage ``settings.storage`` names, if already open; by default it is
             opened when the application starts. Either way it is closed when it stops.
+        fast_path: Answer plain asks and tells without FastAPI's routing and validation
+            (``server/fastpath.py``); off, every request takes its FastAPI route. The answers
+            are the same: tests compare the two.
     """
     settings = settings or Settings()
     # Optuna logs every trial at INFO; the server's own logs say what matters.
@@ -71,15 +77,17 @@ def create_app(settings: Settings | None = None, storage: BaseStorage | None = N
         redirect_slashes=False,
     )
     problems.install(app)
+    # Trials first: routes are matched in order, and asks and tells are most of the traffic.
+    for module in (trials, studies, legacy, health):
+        app.include_router(module.router)
     metrics = Metrics()
     app.state.metrics = metrics
+    if fast_path:  # innermost: what the middleware below checks applies to it too
+        app.add_middleware(FastPath, routes=trials.router.routes)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Dashboard)
     app.add_middleware(RequestMetrics, metrics=metrics)
     tokens = settings.accepted_tokens()
     if tokens:  # outermost: nothing, the dashboard included, is served without a token
         app.add_middleware(BearerTokens, tokens=tokens)
-    # Trials first: routes are matched in order, and asks and tells are most of the traffic.
-    for module in (trials, studies, legacy, health):
-        app.include_router(module.router)
     return app

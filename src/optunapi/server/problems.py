@@ -134,13 +134,7 @@ def install(app: FastAPI) -> None:
         )
 
     async def _busy(request: Request, exc: Exception) -> JSONResponse:
-        _log.warning("storage busy or unreachable: %s", exc)
-        return render(
-            StorageBusyError(
-                "The storage is busy or unreachable; nothing was changed by this request. "
-                f"Retry after {RETRY_AFTER_SECONDS} s.",
-            )
-        )
+        return raised(exc, request.method, request.url.path)
 
     # Registered by class, so Starlette answers them without re-raising as a server error.
     for storage_error in STORAGE_ERRORS:
@@ -148,5 +142,21 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        _log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return render(InternalServerError("The server failed; this is a bug in optunapi."))
+        return raised(exc, request.method, request.url.path)
+
+
+def raised(exc: Exception, method: str, path: str) -> JSONResponse:
+    """The answer to an exception a service raised while serving ``method path``: its problem,
+    a 503 for a busy or unreachable storage, a logged 500 for anything else."""
+    if isinstance(exc, OptunapiError):
+        return render(exc)
+    if isinstance(exc, STORAGE_ERRORS):
+        _log.warning("storage busy or unreachable: %s", exc)
+        return render(
+            StorageBusyError(
+                "The storage is busy or unreachable; nothing was changed by this request. "
+                f"Retry after {RETRY_AFTER_SECONDS} s.",
+            )
+        )
+    _log.error("unexpected error on %s %s", method, path, exc_info=exc)
+    return render(InternalServerError("The server failed; this is a bug in optunapi."))

@@ -37,16 +37,27 @@ async def ask(
     body: Annotated[TrialAsk | None, Body()] = None,
 ) -> Response:
     """Start a trial (201); a worker that holds a running trial gets it back (200)."""
-    trials: Trials = request.app.state.trials
-    quick = trials.quick_lock(name, asking=True)
-    trial, created = await run_service(quick, trials.ask, name, body.worker if body else None)
-    return _json(trial, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+    return await asked(request.app.state.trials, name, body)
 
 
 @router.post("/{number}/tell", response_model=TrialRead)
 async def tell(name: StudyName, number: Number, body: TrialTell, request: Request) -> Response:
     """Finish a trial; an identical repeat is a 200, a different outcome a 409."""
-    trials: Trials = request.app.state.trials
+    return await told(request.app.state.trials, name, number, body)
+
+
+# What ask and tell do once their request is valid; also called by ``server/fastpath.py``.
+
+
+async def asked(trials: Trials, name: str, body: TrialAsk | None) -> Response:
+    """The answer to a valid ask."""
+    quick = trials.quick_lock(name, asking=True)
+    trial, created = await run_service(quick, trials.ask, name, body.worker if body else None)
+    return _json(trial, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+async def told(trials: Trials, name: str, number: int, body: TrialTell) -> Response:
+    """The answer to a valid tell."""
     quick = trials.quick_lock(name, asking=False)
     return _json(await run_service(quick, trials.tell, name, number, body))
 
