@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from optuna.trial import TrialState, create_trial
 
 from optunapi.errors import StorageBusyError
 from optunapi.server.storage import DurableStorage, StorageInUseError, close, open_storage
+from optunapi.server.storage.checkpoints import Checkpointer
 
 DISTRIBUTIONS = {
     "lr": FloatDistribution(1e-5, 1e-1, log=True),
@@ -130,7 +132,8 @@ def test_only_committed_changes_survive_a_restart(tmp_path: Path) -> None:
     commit(durable)
     durable.set_trial_state_values(kept, TrialState.COMPLETE, [1.0])
     durable.create_new_trial(study)
-    durable._db.close()  # as a killed process: nothing more reaches the file
+    durable._checkpointer.stop()  # as a killed process: nothing more reaches the file
+    durable._db.close()
     os.close(durable._owner)
     reopened = DurableStorage(tmp_path / "s.db", 1.0)
     [trial] = reopened.get_all_trials(reopened.get_study_id_from_name("s"))
@@ -169,6 +172,52 @@ def test_a_failed_commit_undoes_its_changes_in_memory(tmp_path: Path) -> None:
     trial_id = durable.create_new_trial(study)
     commit(durable)
     assert durable.healthy and durable.get_trial(trial_id).number == 2
+
+
+def test_commits_leave_the_log_to_the_checkpointer(tmp_path: Path) -> None:
+    """No commit copies the log back (which took milliseconds, inline); the thread does."""
+    path = tmp_path / "s.db"
+    durable = DurableStorage(path, 1.0)
+    durable._checkpointer.stop()
+    study = durable.create_new_study([StudyDirection.MINIMIZE], "s")
+    for _ in range(1200):  # a page or more each: past SQLite's own checkpoint, at 1,000
+        durable.create_new_trial(study)
+        commit(durable)
+    checkpointer = Checkpointer(path, durable._lock, interval=3600)
+    try:
+        busy, log, copied = checkpointer.checkpoint()
+        assert busy == 0 and log > 1000 and copied == log
+        restarts = _wal_restarts(path)
+        durable.create_new_trial(study)
+        commit(durable)  # the first commit after a whole checkpoint starts the log anew
+        assert _wal_restarts(path) == restarts + 1
+        assert checkpointer.checkpoint()[1] < 10
+    finally:
+        checkpointer.stop()
+        close(durable)
+    reopened = DurableStorage(path, 1.0)
+    assert len(reopened.get_all_trials(reopened.get_study_id_from_name("s"))) == 1201
+    close(reopened)
+
+
+def test_the_storage_checkpoints_in_the_background(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    durable = DurableStorage(path, 1.0)
+    study = durable.create_new_study([StudyDirection.MINIMIZE], "s")
+    commit(durable)
+    restarts = _wal_restarts(path)
+    deadline = time.monotonic() + 30
+    while _wal_restarts(path) == restarts:  # each pass of the thread lets a commit restart it
+        assert time.monotonic() < deadline, "no checkpoint in 30 s"
+        durable.create_new_trial(study)
+        commit(durable)
+    close(durable)
+
+
+def _wal_restarts(path: Path) -> int:
+    """The log's checkpoint sequence number, which SQLite increments when it starts it anew."""
+    header = Path(f"{path}-wal").read_bytes()[:16]
+    return int.from_bytes(header[12:16], "big")
 
 
 def test_one_process_owns_a_file(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -283,11 +284,11 @@ class Studies:
 
     def _file_definition(self, name: str) -> tuple[StudyDefinition, str] | None:
         for suffix in (".yaml", ".yml"):
-            path = self._config_dir / f"{name}{suffix}"
-            try:
-                stat = path.stat()
+            try:  # os.stat on a str: pathlib's objects cost more than the system call (every ask)
+                stat = os.stat(f"{self._config_dir}/{name}{suffix}")
             except (FileNotFoundError, NotADirectoryError):
                 continue
+            path = self._config_dir / f"{name}{suffix}"
             key = (stat.st_mtime_ns, stat.st_size)
             cached = self._files.get(name)
             if cached is not None and cached[0] == key:

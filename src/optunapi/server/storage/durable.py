@@ -36,6 +36,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from optunapi.errors import StorageBusyError
+from optunapi.server.storage.checkpoints import Checkpointer
 
 FORMAT = 1
 _SCHEMA = """
@@ -105,6 +106,7 @@ class DurableStorage(InMemoryStorage):
         # before it returns, which a killed process cannot undo (a power cut can lose the last).
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's work
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={FORMAT}")
         # One object per distinct distribution: 100,000 trials of one space share six.
@@ -115,6 +117,7 @@ class DurableStorage(InMemoryStorage):
         #: False after a commit failed, until one succeeds: the database may be locked.
         self.healthy = True
         self._load()
+        self._checkpointer = Checkpointer(path, self._lock)
 
     # -- saving ------------------------------------------------------------------------------
 
@@ -149,8 +152,9 @@ class DurableStorage(InMemoryStorage):
 
     def close(self) -> None:
         """Release the file (changes not committed are lost, as they were not acknowledged)."""
+        self._checkpointer.stop()
         with self._lock:
-            self._db.close()
+            self._db.close()  # the last connection to close checkpoints the log whole
             os.close(self._owner)
 
     def _write(
