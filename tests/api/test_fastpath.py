@@ -108,6 +108,10 @@ TELLS: list[dict[str, Any]] = [
     {},
     {"content": b"[1]", "headers": JSON},
     {"content": b'{"value": 0.5}', "headers": {"content-type": "text/plain"}},
+    {
+        "content": b'{"value": 0.5}',
+        "headers": [("content-type", "text/plain"), ("content-type", "application/json")],
+    },
     {"json": {"value": 0.5, "user_attrs": {"epochs": 3}}},
     {"json": {"value": 0.5, "user_attrs": {"epochs": 3}}},  # an identical repeat: 200
     {"json": {"value": 0.7}},  # a different outcome: 409
@@ -139,7 +143,7 @@ def test_tells_answer_as_the_route_does(both: dict[bool, TestClient]) -> None:
         _same(both, "POST", f"/v1/studies/s/trials/{number}/tell", **tell)[0] for tell in TELLS
     ]
     assert statuses[-4:] == [200, 200, 409, 409]
-    assert statuses.count(422) >= 7
+    assert statuses.count(422) >= 8
     for path in (
         "/v1/studies/s/trials/2147483648/tell",
         "/v1/studies/s/trials/-1/tell",
@@ -207,3 +211,37 @@ async def _post(app: Any, parent: Any, path: str, body: bytes, content_type: byt
 
     await app(scope, receive, send)
     return int(sent[0]["status"])
+
+
+def test_a_client_that_leaves_mid_body_is_not_counted_as_answered(tmp_path: Path) -> None:
+    settings = Settings(storage=f"sqlite:///{tmp_path / 'db.sqlite'}", config_dir=tmp_path)
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/v1/studies", json=STUDY).status_code == 201
+        number = client.post("/v1/studies/s/trials").json()["number"]
+        messages: list[dict[str, Any]] = [
+            {"type": "http.disconnect"},
+            {"type": "http.request", "body": b'{"va', "more_body": True},
+        ]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop()
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": f"/v1/studies/s/trials/{number}/tell",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"13")],
+        }
+        asyncio.run(client.app(scope, receive, send))  # type: ignore[arg-type]
+        assert sent == []
+        registry = client.app.state.metrics.registry  # type: ignore[attr-defined]
+        metrics = client.get("/metrics").text
+        assert 'status="500"' not in metrics
+        assert registry.get_sample_value("optunapi_requests_in_progress") == 0
+        assert client.get(f"/v1/studies/s/trials/{number}").json()["state"] == "running"

@@ -82,11 +82,27 @@ def test_same_tell_twice_is_200_and_a_different_one_409(api: TestClient) -> None
         "values": [1.0],
         "value": 1.0,
         "constraints": None,
+        "user_attrs": {},
     }
     assert "1.0" in other.json()["detail"]
     fail = tell_raw(api, n, '{"state": "fail"}')
     assert fail.status_code == 409
     assert api.get(f"/v1/studies/s/trials/{n}").json()["values"] == [1.0]
+
+
+def test_a_repeat_with_other_user_attrs_is_a_different_tell(api: TestClient) -> None:
+    study(api)
+    n = ask(api)["number"]
+    told = '{"value": 1.0, "user_attrs": {"a": 1, "b": [1]}}'
+    assert tell_raw(api, n, told).status_code == 200
+    assert tell_raw(api, n, told).status_code == 200
+    assert tell_raw(api, n, '{"value": 1.0, "user_attrs": {"b": [1]}}').status_code == 200
+    assert tell_raw(api, n, '{"value": 1.0}').status_code == 200
+    for other in ('{"a": 2}', '{"a": true}', '{"a": 1.0}', '{"c": 1}'):
+        answer = tell_raw(api, n, f'{{"value": 1.0, "user_attrs": {other}}}')
+        assert answer.status_code == 409, other
+        assert answer.json()["stored"]["user_attrs"] == {"a": 1, "b": [1]}
+    assert api.get(f"/v1/studies/s/trials/{n}").json()["user_attrs"] == {"a": 1, "b": [1]}
 
 
 def test_value_count_must_match_directions(api: TestClient) -> None:
@@ -295,5 +311,8 @@ def test_random_asks_respect_conditions_steps_and_choices(api: TestClient) -> No
         assert model.check_params(params) == [], params
         assert ("momentum" in params) == (params["optimizer"] == "sgd")
     assert {json.dumps(t["params"]["optimizer"]) for t in trials} == {
-        '"sgd"', '"adam"', "1", "true"
+        '"sgd"',
+        '"adam"',
+        "1",
+        "true",
     }

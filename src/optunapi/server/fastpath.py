@@ -111,16 +111,19 @@ def _route(routes: list[BaseRoute], path: str) -> APIRoute:
 def _plain_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     """The body's declared length if this path may read it: no body, or a small JSON one with
     a length (not chunked). None when the route should have the request."""
-    length, json_body = 0, False
+    length, content_type = 0, None
     for key, value in headers:
         if key == b"content-length":
             if not value.isdigit():
                 return None
             length = int(value)
         elif key == b"content-type":
-            json_body = value.partition(b";")[0].strip().lower() == b"application/json"
+            if content_type is not None:  # which one counts is the route's call
+                return None
+            content_type = value.partition(b";")[0].strip().lower()
         elif key == b"transfer-encoding":
             return None
+    json_body = content_type == b"application/json"
     if length > _MAX_BODY or (length and not json_body):
         return None
     return length

@@ -85,7 +85,7 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status = None
         self.metrics.in_progress.inc()
 
         async def sending(message: Message) -> None:
@@ -96,7 +96,11 @@ class RequestMetrics:
 
         try:
             await self.app(scope, receive, sending)
+        except BaseException:
+            status = status or 500
+            raise
         finally:
             self.metrics.in_progress.dec()
-            route = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.observe(scope["method"], route, status, time.perf_counter() - started)
+            if status is not None:  # None: the client left before its answer, none was given
+                route = getattr(scope.get("route"), "path", "unmatched")
+                self.metrics.observe(scope["method"], route, status, time.perf_counter() - started)

@@ -92,7 +92,10 @@ def install(app: FastAPI) -> None:
         if request.method == "POST" and "json" not in content_type:
             detail += " Send the body as JSON, with 'Content-Type: application/json'."
         if finite:
-            detail += " Objective values must be finite: tell state 'fail' for a diverged run."
+            detail += (
+                " Objective and constraint values must be finite: tell state 'fail' for a"
+                " diverged run."
+            )
         return render(cls(detail, errors=errors))
 
     @app.exception_handler(HTTPException)

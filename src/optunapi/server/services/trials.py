@@ -104,7 +104,7 @@ class Trials:
                 return self._views.read(entry, self._views.trial(entry, number))
             if reaped(frozen) and state != TrialState.FAIL:
                 return self._tell_late(entry, frozen, outcome)
-            self._check_repeat(entry, frozen, state, values, outcome.constraints)
+            self._check_repeat(entry, frozen, outcome)
             return self._views.read(entry, frozen)
 
     def enqueue(self, name: str, request: TrialEnqueue) -> tuple[int, bool]:
@@ -232,7 +232,7 @@ class Trials:
             if not stored.state.is_finished():
                 raise
             # Finished by another server on the same database meanwhile.
-            self._check_repeat(entry, stored, state, values, outcome.constraints)
+            self._check_repeat(entry, stored, outcome)
 
     def _tell_late(self, entry: StudyEntry, reaped: FrozenTrial, outcome: TrialTell) -> TrialRead:
         """Store the result of a trial that was reaped after its lease expired.
@@ -247,7 +247,7 @@ class Trials:
         trials = self._storage.get_all_trials(entry.study_id, deepcopy=False)
         stored = [t for t in trials if t.user_attrs.get(LATE_RESULT_OF) == reaped.number]
         if stored:
-            self._check_repeat(entry, stored[0], state, values, outcome.constraints)
+            self._check_repeat(entry, stored[0], outcome)
             return self._views.read(entry, stored[0])
         copy_number = reaped.user_attrs.get(RETRIED_AS)
         if copy_number is None:
@@ -315,28 +315,32 @@ class Trials:
                 "reported value, a failed one none.",
             )
 
-    def _check_repeat(
-        self,
-        entry: StudyEntry,
-        stored: FrozenTrial,
-        state: TrialState,
-        values: Sequence[float] | None,
-        constraints: Sequence[float] | None,
-    ) -> None:
+    def _check_repeat(self, entry: StudyEntry, stored: FrozenTrial, outcome: TrialTell) -> None:
+        """Pass a tell that repeats the stored outcome (state, values, and the constraints and
+        user attrs it gives); raise ``TrialFinishedError`` for any other."""
+        state, values = STATES[outcome.state], outcome.all_values()
+        stored_constraints = stored.system_attrs.get(CONSTRAINTS_KEY)
         same = stored.state == state and (
             state == TrialState.PRUNED or _same_values(stored.values, values)
         )
-        if same and constraints is not None:
-            same = _same_values(stored.system_attrs.get(CONSTRAINTS_KEY), constraints)
+        if same and outcome.constraints is not None:
+            same = _same_values(stored_constraints, outcome.constraints)
+        if same and outcome.user_attrs:
+            # As JSON: 1, 1.0 and true are different attrs.
+            same = all(
+                key in stored.user_attrs and _json(stored.user_attrs[key]) == _json(value)
+                for key, value in outcome.user_attrs.items()
+            )
         if same:
             return
         shown: str = STATE_NAMES[stored.state]
         if stored.values:
             shown += " with " + ("value " if len(stored.values) == 1 else "values ")
             shown += ", ".join(repr(v) for v in stored.values)
-        stored_constraints = stored.system_attrs.get(CONSTRAINTS_KEY)
         if stored_constraints is not None:
             shown += f" and constraints {list(stored_constraints)}"
+        if outcome.user_attrs:
+            shown += f" and user_attrs {_json(stored.user_attrs)}"
         raise TrialFinishedError(
             f"Trial {stored.number} of study {entry.name!r} is already {shown}; a trial has one "
             "outcome, so this different one was not stored.",
@@ -346,12 +350,17 @@ class Trials:
                 "values": stored.values,
                 "value": stored.values[0] if stored.values else None,
                 "constraints": stored_constraints,
+                "user_attrs": stored.user_attrs,
             },
         )
 
 
+def _json(value: object) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
 def _same_params(a: dict[str, object], b: dict[str, object]) -> bool:
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    return _json(a) == _json(b)
 
 
 def _same_values(a: Sequence[float] | None, b: Sequence[float] | None) -> bool:
