@@ -55,7 +55,7 @@ def fill(db: Path, n_studies: int, n_trials: int) -> int:
         name = f"study-{s}"
         studies.create(name, build_definition(SPACE, sampler={"type": "random", "seed": s}))
         for _ in range(n_trials):
-            trial, _ = trials.ask(name)
+            trial = trials.ask(name).trial
             trials.tell(name, trial.number, told)
     gc.collect()
     grown = rss() - before

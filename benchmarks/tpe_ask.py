@@ -82,7 +82,7 @@ def compare(size: int, asks: int, root: Path) -> tuple[float, float]:
     told = TrialTell(value=1.0)
     for _ in range(asks):
         t0 = time.perf_counter()
-        trial, _ = trials.ask("tpe")
+        trial = trials.ask("tpe").trial
         served.append(time.perf_counter() - t0)
         trials.tell("tpe", trial.number, told)
         t0 = time.perf_counter()

@@ -15,6 +15,9 @@ from optunapi.names import STUDY_NAME_PATTERN
 
 # Trial numbers and steps are 32-bit integers in Optuna's tables on PostgreSQL.
 MAX_NUMBER = 2**31 - 1
+#: On an ask's answer: the number of another trial in flight with the same params, given when
+#: a discrete space has no free point left.
+SPACE_EXHAUSTED_HEADER = "Optunapi-Space-Exhausted"
 StudyName = Annotated[
     str, Field(pattern=STUDY_NAME_PATTERN, description="A study name.", examples=["mnist-v2"])
 ]

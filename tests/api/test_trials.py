@@ -253,8 +253,31 @@ def test_parallel_asks_in_a_small_discrete_space_get_distinct_points(api: TestCl
         for seed in range(5):
             name = f"small-{sampler}-{seed}"
             study(api, name, space, sampler={"type": sampler, "seed": seed})
-            points = {json.dumps(ask(api, name)["params"], sort_keys=True) for _ in range(4)}
+            answers = [api.post(f"/v1/studies/{name}/trials") for _ in range(4)]
+            points = {json.dumps(a.json()["params"], sort_keys=True) for a in answers}
             assert len(points) == 4, (sampler, seed, points)
+            assert not any("optunapi-space-exhausted" in a.headers for a in answers)
+
+
+def test_an_exhausted_space_says_which_trial_an_ask_repeats(api: TestClient) -> None:
+    """K2: once every point is in flight, an ask repeats one, and says so."""
+    space = {
+        "a": {"type": "categorical", "choices": [1, 2]},
+        "b": {"type": "int", "low": 0, "high": 1},
+    }
+    for sampler in ("grid", "random", "tpe"):
+        name = f"full-{sampler}"
+        study(api, name, space, sampler={"type": sampler, "seed": 1})
+        first = [api.post(f"/v1/studies/{name}/trials") for _ in range(4)]
+        assert not any("optunapi-space-exhausted" in a.headers for a in first), sampler
+        extra = api.post(f"/v1/studies/{name}/trials")
+        assert extra.status_code == 201
+        twin = int(extra.headers["optunapi-space-exhausted"])
+        assert first[twin].json()["params"] == extra.json()["params"], sampler
+    legacy_space = "a: {name: a, type: categorical, choices: [1]}\n"
+    (api.app.state.settings.config_dir / "one.yaml").write_text(legacy_space)  # type: ignore[attr-defined]
+    assert "optunapi-space-exhausted" not in api.get("/optunapi/hparams/one").headers
+    assert api.get("/optunapi/hparams/one").headers["optunapi-space-exhausted"] == "0"
 
 
 def test_a_tell_waiting_for_a_busy_study_does_not_hold_up_other_requests(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import random
@@ -26,6 +27,7 @@ from optunapi.errors import (
 )
 from optunapi.names import study_path, trial_path, trials_path
 from optunapi.schemas import (
+    SPACE_EXHAUSTED_HEADER,
     BestTrials,
     Lease,
     PruneAdvice,
@@ -39,6 +41,7 @@ from optunapi.space import load_yaml, split_form
 
 Objective = Callable[[dict[str, Any]], "float | Sequence[float]"]
 _PAGE = 1000
+_log = logging.getLogger("optunapi.client")
 
 
 class TrialPruned(Exception):
@@ -198,7 +201,17 @@ class Client:
         response = self._request(
             "POST", trials_path(study), json=body, idempotent=worker is not None
         )
-        return TrialRead.model_validate(response.json())
+        trial = TrialRead.model_validate(response.json())
+        twin = response.headers.get(SPACE_EXHAUSTED_HEADER)
+        if twin is not None:
+            _log.warning(
+                "study %s: every point of its space is in flight; trial %d repeats the params "
+                "of trial %s",
+                study,
+                trial.number,
+                twin,
+            )
+        return trial
 
     def tell(
         self,

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from optunapi.schemas import MAX_NUMBER, LegacyHparams, LegacyScore, StudyName, TrialTell
+from optunapi.schemas import (
+    MAX_NUMBER,
+    SPACE_EXHAUSTED_HEADER,
+    LegacyHparams,
+    LegacyScore,
+    StudyName,
+    TrialTell,
+)
 from optunapi.server.deps import StudiesDep, TrialsDep, ViewsDep
 from optunapi.server.problems import responses
 
@@ -22,13 +29,20 @@ async def ping_server() -> str:
 
 
 def read_hparams(
-    model_name: StudyName, studies: StudiesDep, trials: TrialsDep, views: ViewsDep
+    model_name: StudyName,
+    studies: StudiesDep,
+    trials: TrialsDep,
+    views: ViewsDep,
+    response: Response,
 ) -> LegacyHparams:
     """Create or load the study defined by ``{config_dir}/{model_name}.yaml`` and ask a trial.
 
     ``trial_id`` is the number of the trial this request created.
     """
-    trial, _ = trials.ask(model_name)
+    asked = trials.ask(model_name)
+    if asked.twin is not None:
+        response.headers[SPACE_EXHAUSTED_HEADER] = str(asked.twin)
+    trial = asked.trial
     counts = views.counts(studies.get(model_name))
     return LegacyHparams(
         model_name=model_name,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 
 from optunapi.schemas import (
     MAX_NUMBER,
+    SPACE_EXHAUSTED_HEADER,
     Lease,
     PruneAdvice,
     StudyName,
@@ -36,7 +37,11 @@ async def ask(
     request: Request,
     body: Annotated[TrialAsk | None, Body()] = None,
 ) -> Response:
-    """Start a trial (201); a worker that holds a running trial gets it back (200)."""
+    """Start a trial (201); a worker that holds a running trial gets it back (200).
+
+    When a discrete space has no point left that no trial in flight holds, the trial repeats
+    one, and the answer's ``Optunapi-Space-Exhausted`` header names that trial's number.
+    """
     return await asked(request.app.state.trials, name, body)
 
 
@@ -52,8 +57,11 @@ async def tell(name: StudyName, number: Number, body: TrialTell, request: Reques
 async def asked(trials: Trials, name: str, body: TrialAsk | None) -> Response:
     """The answer to a valid ask."""
     quick = trials.quick_lock(name, asking=True)
-    trial, created = await run_service(quick, trials.ask, name, body.worker if body else None)
-    return _json(trial, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+    asked = await run_service(quick, trials.ask, name, body.worker if body else None)
+    response = _json(asked.trial, status.HTTP_201_CREATED if asked.created else status.HTTP_200_OK)
+    if asked.twin is not None:
+        response.headers[SPACE_EXHAUSTED_HEADER] = str(asked.twin)
+    return response
 
 
 async def told(trials: Trials, name: str, number: int, body: TrialTell) -> Response:

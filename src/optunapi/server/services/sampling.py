@@ -307,6 +307,11 @@ def _size(p: Param, kind: str) -> int:
     return round((p.high - p.low) / p.step) + 1
 
 
+def is_discrete(space: SearchSpace) -> bool:
+    """Whether every parameter takes finitely many values (no float without a step)."""
+    return all(not isinstance(p, FloatParam) or p.step is not None for p in space.params)
+
+
 def _finite_values(space: SearchSpace) -> dict[str, list[Any]]:
     """Every parameter's values, as the sampler holds them, when every parameter is discrete,
     none is conditional and none has too many values (else empty: nothing is redrawn)."""

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState, create_trial
@@ -20,7 +21,13 @@ from optunapi.errors import (
 )
 from optunapi.schemas import TrialEnqueue, TrialRead, TrialTell
 from optunapi.server.services.leases import RETRIED_AS, Leases, reaped
-from optunapi.server.services.sampling import distribution, encode, served, suggest_all
+from optunapi.server.services.sampling import (
+    distribution,
+    encode,
+    is_discrete,
+    served,
+    suggest_all,
+)
 from optunapi.server.services.studies import Studies, StudyEntry
 from optunapi.server.services.views import STATE_NAMES, STATES, WORKER_KEY, Views
 from optunapi.server.storage import (
@@ -36,6 +43,16 @@ from optunapi.server.storage import (
 LATE_RESULT_OF = "late_result_of"
 # Samplers whose ask reads no other trial, so costs the same at 10 and 10,000 trials.
 _QUICK_SAMPLERS = {"random"}
+
+
+class Asked(NamedTuple):
+    """The answer to an ask."""
+
+    trial: TrialRead
+    #: False: the worker's running trial, handed back.
+    created: bool
+    #: Another trial in flight with the same params: the space is exhausted.
+    twin: int | None = None
 
 
 class Trials:
@@ -59,14 +76,11 @@ class Trials:
             return None
         return entry.lock
 
-    def ask(self, name: str, worker: str | None = None) -> tuple[TrialRead, bool]:
+    def ask(self, name: str, worker: str | None = None) -> Asked:
         """Start a trial: a queued one (a retry) if any, else one with freshly sampled params.
 
         A ``worker`` that already holds a RUNNING trial of this study gets that trial back, so
         a restarted process resumes its trial instead of leaking it.
-
-        Returns:
-            The trial, and whether it was created by this call.
         """
         entry = self._studies.for_ask(name)
         with self._views.study_gone(entry), entry.locked(self._studies.study_wait):
@@ -74,9 +88,10 @@ class Trials:
             if worker is not None:
                 held = self._held_by(entry, worker)
                 if held is not None:
-                    return self._views.read(entry, held), False
+                    return Asked(self._views.read(entry, held), False)
             ensure_writable(self._storage)
-            return self._views.read(entry, self._new_trial(entry, worker)), True
+            trial = self._new_trial(entry, worker)
+            return Asked(self._views.read(entry, trial), True, self._twin(entry, trial))
 
     def tell(self, name: str, number: int, outcome: TrialTell) -> TrialRead:
         """Finish a trial. An identical repeat answers the stored trial; a different one is a 409.
@@ -279,6 +294,23 @@ class Trials:
         late = self._storage.get_trial(trial_id)
         self._finish(entry, late, outcome)
         return self._views.read(entry, self._storage.get_trial(trial_id))
+
+    def _twin(self, entry: StudyEntry, trial: FrozenTrial) -> int | None:
+        """The number of another trial in flight with ``trial``'s params, which happens only
+        when a discrete space has no free point left; None otherwise (and for any space with a
+        continuous float, where it does not happen)."""
+        if not is_discrete(entry.definition.space):
+            return None
+        params = _json(trial.params)
+        in_flight = self._storage.get_all_trials(
+            entry.study_id, deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)
+        )
+        twins = [
+            t.number
+            for t in in_flight
+            if t.number != trial.number and _json(queued_params(t)) == params
+        ]
+        return min(twins, default=None)
 
     def _held_by(self, entry: StudyEntry, worker: str) -> FrozenTrial | None:
         running = self._storage.get_all_trials(
