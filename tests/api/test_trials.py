@@ -274,6 +274,12 @@ def test_an_exhausted_space_says_which_trial_an_ask_repeats(api: TestClient) -> 
         assert extra.status_code == 201
         twin = int(extra.headers["optunapi-space-exhausted"])
         assert first[twin].json()["params"] == extra.json()["params"], sampler
+    # Params queued by hand are not a sign of an exhausted space, even if they repeat.
+    study(api, "queued", space, sampler={"type": "random", "seed": 1})
+    held = ask(api, "queued")["params"]
+    assert api.post("/v1/studies/queued/enqueue", json={"params": held}).status_code == 201
+    again = api.post("/v1/studies/queued/trials")
+    assert again.json()["params"] == held and "optunapi-space-exhausted" not in again.headers
     legacy_space = "a: {name: a, type: categorical, choices: [1]}\n"
     (api.app.state.settings.config_dir / "one.yaml").write_text(legacy_space)  # type: ignore[attr-defined]
     assert "optunapi-space-exhausted" not in api.get("/optunapi/hparams/one").headers

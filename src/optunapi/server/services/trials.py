@@ -38,6 +38,7 @@ from optunapi.server.storage import (
     queued_params,
     quick,
     start_trial,
+    was_queued,
 )
 
 LATE_RESULT_OF = "late_result_of"
@@ -296,10 +297,11 @@ class Trials:
         return self._views.read(entry, self._storage.get_trial(trial_id))
 
     def _twin(self, entry: StudyEntry, trial: FrozenTrial) -> int | None:
-        """The number of another trial in flight with ``trial``'s params, which happens only
-        when a discrete space has no free point left; None otherwise (and for any space with a
-        continuous float, where it does not happen)."""
-        if not is_discrete(entry.definition.space):
+        """The number of another trial in flight with the params just sampled for ``trial``,
+        which happens only when a discrete space has no free point left; None otherwise (and
+        for any space with a continuous float, where it does not happen). A queued trial's
+        params were chosen by whoever queued them: not a sign of an exhausted space."""
+        if was_queued(trial) or not is_discrete(entry.definition.space):
             return None
         params = _json(trial.params)
         in_flight = self._storage.get_all_trials(

@@ -45,6 +45,7 @@ __all__ = [
     "quick",
     "redact",
     "start_trial",
+    "was_queued",
 ]
 
 # Optuna's own key for constraint values: its samplers (TPE, NSGA-II/III, GP) and
@@ -198,6 +199,11 @@ def queue_params(
 def queued_params(trial: FrozenTrial) -> dict[str, Any]:
     """The params a trial has, or will have once asked if it is queued."""
     return dict(trial.system_attrs.get("fixed_params", trial.params))
+
+
+def was_queued(trial: FrozenTrial) -> bool:
+    """Whether the trial's params were queued (enqueued, or a retry), not sampled."""
+    return "fixed_params" in trial.system_attrs
 
 
 def _enable_wal(path: Path) -> None:
