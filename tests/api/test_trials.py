@@ -345,3 +345,17 @@ def test_random_asks_respect_conditions_steps_and_choices(api: TestClient) -> No
         "1",
         "true",
     }
+
+
+def test_trial_numbers_are_written_in_digits(api: TestClient) -> None:
+    study(api)
+    for _ in range(11):
+        ask(api)
+    for number in ("1_0", "+10", "%2010", "10%0A", "1e1", "10.0", "٣"):
+        answer = api.post(f"/v1/studies/s/trials/{number}/tell", json={"value": 1})
+        assert answer.status_code == 422, number
+        assert api.get(f"/v1/studies/s/trials/{number}").status_code == 422, number
+        legacy = api.get(f"/optunapi/score/s?trial_id={number}&score=1")
+        assert legacy.status_code == 422, number
+    assert api.get("/v1/studies/s/trials", params={"state": "complete"}).json()["total"] == 0
+    assert api.post("/v1/studies/s/trials/010/tell", json={"value": 1}).status_code == 200

@@ -16,6 +16,7 @@ from optunapi.schemas import (
 )
 from optunapi.server.deps import StudiesDep, TrialsDep, ViewsDep
 from optunapi.server.problems import responses
+from optunapi.server.routes.trials import Digits
 
 router = APIRouter(tags=["legacy"])
 # The seed README also spelled the prefix "/optuna"; both are served, one is documented.
@@ -55,7 +56,7 @@ def read_hparams(
 
 def send_score(
     model_name: StudyName,
-    trial_id: Annotated[int, Query(ge=0, le=MAX_NUMBER)],
+    trial_id: Annotated[int, Digits, Query(ge=0, le=MAX_NUMBER)],
     score: Annotated[float, Query(allow_inf_nan=False)],
     studies: StudiesDep,
     trials: TrialsDep,

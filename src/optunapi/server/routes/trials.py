@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response, status
+from pydantic import BeforeValidator
 
 from optunapi.schemas import (
     MAX_NUMBER,
@@ -28,7 +29,19 @@ router = APIRouter(
     tags=["trials"],
     responses=responses(404, 409, 422, 503),
 )
-Number = Annotated[int, Path(ge=0, le=MAX_NUMBER, description="The trial's number in its study.")]
+
+
+def _digits(value: object) -> object:
+    # Python's int() also reads "1_0", "+7" and " 7 ": a trial number is written in digits.
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("a trial number is written in digits only")
+    return value
+
+
+Digits = BeforeValidator(_digits)
+Number = Annotated[
+    int, Digits, Path(ge=0, le=MAX_NUMBER, description="The trial's number in its study.")
+]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=TrialRead)
