@@ -87,3 +87,16 @@ def test_cli_lists_studies_and_prints_the_best(
         [*cli, "best", "no-such-study", "--server", server.url], capture_output=True, text=True
     )
     assert missing.returncode != 0 and "no study named" in missing.stderr
+
+
+def test_ask_warns_when_every_point_is_in_flight(
+    client: Client, study_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client.create_study(study_name, {"k": {"type": "categorical", "choices": ["a", "b"]}})
+    with caplog.at_level("WARNING", logger="optunapi.client"):
+        first = [client.ask(study_name) for _ in range(2)]
+        assert caplog.records == []
+        extra = client.ask(study_name)
+    [record] = caplog.records
+    twin = next(t for t in first if t.params == extra.params)
+    assert f"trial {extra.number} repeats the params of trial {twin.number}" in record.getMessage()
