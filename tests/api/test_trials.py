@@ -90,6 +90,18 @@ def test_same_tell_twice_is_200_and_a_different_one_409(api: TestClient) -> None
     assert api.get(f"/v1/studies/s/trials/{n}").json()["values"] == [1.0]
 
 
+def test_a_repeated_pruned_tell_with_a_value_is_refused_as_before(api: TestClient) -> None:
+    study(api)
+    n = ask(api)["number"]
+    api.post(f"/v1/studies/s/trials/{n}/report", json={"step": 1, "value": 0.3})
+    assert tell_raw(api, n, '{"state": "pruned", "value": 0.3}').status_code == 422
+    assert tell_raw(api, n, '{"state": "pruned"}').status_code == 200
+    for body in ('{"state": "pruned", "value": 999}', '{"state": "pruned", "values": [0.3]}'):
+        assert tell_raw(api, n, body).status_code == 422, body
+    assert tell_raw(api, n, '{"state": "pruned"}').status_code == 200
+    assert api.get(f"/v1/studies/s/trials/{n}").json()["values"] == [0.3]
+
+
 def test_a_repeat_with_other_user_attrs_is_a_different_tell(api: TestClient) -> None:
     study(api)
     n = ask(api)["number"]
@@ -274,6 +286,24 @@ def test_an_exhausted_space_says_which_trial_an_ask_repeats(api: TestClient) -> 
         assert extra.status_code == 201
         twin = int(extra.headers["optunapi-space-exhausted"])
         assert first[twin].json()["params"] == extra.json()["params"], sampler
+    # A repeat while a point is free is no exhaustion: here a point held twice (queued), and
+    # samplers that draw every parameter at once (multivariate TPE), which are not redrawn.
+    study(api, "twice", space, sampler={"type": "random", "seed": 1})
+    queued = {"a": 1, "b": 0}
+    for _ in range(2):
+        api.post("/v1/studies/twice/enqueue", json={"params": queued})
+    answers = [api.post("/v1/studies/twice/trials") for _ in range(5)]
+    points = [json.dumps(a.json()["params"], sort_keys=True) for a in answers]
+    assert len(set(points)) == 4  # the two queued, then the three other points
+    assert not any("optunapi-space-exhausted" in a.headers for a in answers)
+    joint = {"type": "tpe", "seed": 1, "multivariate": True, "n_startup_trials": 1}
+    study(api, "joint", space, sampler=joint)
+    first = ask(api, "joint")["number"]
+    assert tell_raw(api, first, '{"value": 1}', "joint").status_code == 200
+    answers = [api.post("/v1/studies/joint/trials") for _ in range(4)]
+    held = [json.dumps(a.json()["params"], sort_keys=True) for a in answers]
+    assert len(set(held)) < 4  # it repeated a point while others were free
+    assert not any("optunapi-space-exhausted" in a.headers for a in answers)
     # Params queued by hand are not a sign of an exhausted space, even if they repeat.
     study(api, "queued", space, sampler={"type": "random", "seed": 1})
     held = ask(api, "queued")["params"]

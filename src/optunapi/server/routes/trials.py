@@ -52,8 +52,8 @@ async def ask(
 ) -> Response:
     """Start a trial (201); a worker that holds a running trial gets it back (200).
 
-    When a discrete space has no point left that no trial in flight holds, the trial repeats
-    one, and the answer's ``Optunapi-Space-Exhausted`` header names that trial's number.
+    When every point of a discrete space is in flight, the trial repeats one, and the
+    answer's ``Optunapi-Space-Exhausted`` header names the trial in flight with its params.
     """
     return await asked(request.app.state.trials, name, body)
 

@@ -307,9 +307,14 @@ def _size(p: Param, kind: str) -> int:
     return round((p.high - p.low) / p.step) + 1
 
 
-def is_discrete(space: SearchSpace) -> bool:
-    """Whether every parameter takes finitely many values (no float without a step)."""
-    return all(not isinstance(p, FloatParam) or p.step is not None for p in space.params)
+def point_count(space: SearchSpace) -> int | None:
+    """How many points the space has, when it is discrete and has no condition (else None)."""
+    if not space.params or any(p.when for p in space.params):
+        return None
+    try:
+        return math.prod(_size(p, "counting points") for p in space.params)
+    except InvalidSpaceError:  # a continuous float
+        return None
 
 
 def _finite_values(space: SearchSpace) -> dict[str, list[Any]]:
@@ -406,15 +411,17 @@ class ServedSampler(BaseSampler):
         return self._rng.choice(free) if free else value  # every point in flight: exhausted
 
     def _points_in_flight(self, study: Study, trial: FrozenTrial) -> list[list[str]]:
+        """The distinct points the other trials in flight hold (two trials on one point hold
+        one: counted twice, they would make a row look full that has a free point)."""
         if self._taken is None or self._taken[0] != trial.number:  # once per trial
-            points = []
+            points: dict[tuple[str, ...], None] = {}
             for other in study.get_trials(
                 deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)
             ):
                 params = queued_params(other)
                 if other.number != trial.number and all(n in params for n in self._order):
-                    points.append([_key(params[n]) for n in self._order])
-            self._taken = (trial.number, points)
+                    points[tuple(_key(params[n]) for n in self._order)] = None
+            self._taken = (trial.number, [list(point) for point in points])
         return self._taken[1]
 
     def draw_all(

@@ -24,7 +24,7 @@ from optunapi.server.services.leases import RETRIED_AS, Leases, reaped
 from optunapi.server.services.sampling import (
     distribution,
     encode,
-    is_discrete,
+    point_count,
     served,
     suggest_all,
 )
@@ -120,6 +120,8 @@ class Trials:
                 return self._views.read(entry, self._views.trial(entry, number))
             if reaped(frozen) and state != TrialState.FAIL:
                 return self._tell_late(entry, frozen, outcome)
+            # A body refused on a running trial is refused on a finished one too.
+            self._check_values(entry, state, values, running=False)
             self._check_repeat(entry, frozen, outcome)
             return self._views.read(entry, frozen)
 
@@ -297,22 +299,21 @@ class Trials:
         return self._views.read(entry, self._storage.get_trial(trial_id))
 
     def _twin(self, entry: StudyEntry, trial: FrozenTrial) -> int | None:
-        """The number of another trial in flight with the params just sampled for ``trial``,
-        which happens only when a discrete space has no free point left; None otherwise (and
-        for any space with a continuous float, where it does not happen). A queued trial's
-        params were chosen by whoever queued them: not a sign of an exhausted space."""
-        if was_queued(trial) or not is_discrete(entry.definition.space):
+        """When every point of the study's space is in flight and ``trial``'s sampled params
+        repeat one, the number of the other trial in flight there; else None. Only for discrete
+        spaces without conditions (the ones whose points can be counted), and not for a queued
+        trial, whose params were chosen by whoever queued them."""
+        points = point_count(entry.definition.space)
+        if points is None or was_queued(trial):
             return None
-        params = _json(trial.params)
         in_flight = self._storage.get_all_trials(
             entry.study_id, deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)
         )
-        twins = [
-            t.number
-            for t in in_flight
-            if t.number != trial.number and _json(queued_params(t)) == params
-        ]
-        return min(twins, default=None)
+        held = {t.number: _json(queued_params(t)) for t in in_flight}
+        if len(set(held.values())) < points:  # a point was free, yet a sampler chose this one
+            return None
+        mine = _json(trial.params)
+        return min((n for n, p in held.items() if p == mine and n != trial.number), default=None)
 
     def _held_by(self, entry: StudyEntry, worker: str) -> FrozenTrial | None:
         running = self._storage.get_all_trials(
