@@ -70,10 +70,11 @@ async def tell(name: StudyName, number: Number, body: TrialTell, request: Reques
 async def asked(trials: Trials, name: str, body: TrialAsk | None) -> Response:
     """The answer to a valid ask."""
     quick = trials.quick_lock(name, asking=True)
-    asked = await run_service(quick, trials.ask, name, body.worker if body else None)
-    response = _json(asked.trial, status.HTTP_201_CREATED if asked.created else status.HTTP_200_OK)
-    if asked.twin is not None:
-        response.headers[SPACE_EXHAUSTED_HEADER] = str(asked.twin)
+    answer = await run_service(quick, trials.ask, name, body.worker if body else None)
+    created = answer.created
+    response = _json(answer.trial, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+    if answer.twin is not None:
+        response.headers[SPACE_EXHAUSTED_HEADER] = str(answer.twin)
     return response
 
 

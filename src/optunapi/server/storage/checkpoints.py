@@ -1,7 +1,7 @@
 """WAL checkpoints in a thread of their own, off the path of the requests.
 
 In WAL mode a commit appends to the write-ahead log, and SQLite copies the log back into the
-database file (a checkpoint, with an fsync) every 1,000 pages, inline, in whichever commit
+database file (a checkpoint) every 1,000 pages, inline, in whichever commit
 crosses the mark: every few hundred trials, one request waited several milliseconds for it. Here
 the storage's connection never checkpoints; this thread does, on its own connection, twice a
 second. A PASSIVE checkpoint runs alongside commits (SQLite lets one writer and one checkpointer
@@ -27,7 +27,7 @@ class Checkpointer:
 
     ``writing`` is held by the one writer while it commits. A checkpoint alongside commits
     copies back all but what they add meanwhile, so the log would never be whole and never
-    start anew (it grew by hundreds of megabytes); each pass therefore ends with a second,
+    start anew (it grew by over 100 MB in a minute of load); each pass therefore ends with a second,
     short checkpoint holding ``writing``.
     """
 
