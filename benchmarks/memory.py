@@ -108,9 +108,7 @@ def main() -> None:
             check=True, capture_output=True, text=True,
         ).stdout.split()  # fmt: skip
         n, grown = int(out[0]), int(out[1])
-        size = db.stat().st_size + sum(
-            p.stat().st_size for p in Path(root).glob("memory.db-*")
-        )
+        size = db.stat().st_size + sum(p.stat().st_size for p in Path(root).glob("memory.db-*"))
     print(f"filled {n} trials ({args.studies} studies) in {filled:.0f} s")
     print(f"server memory, having run them: {running / n:.0f} bytes/trial")
     print(f"server memory, restarted: {grown / 2**20:.1f} MiB = {grown / n:.0f} bytes/trial")

@@ -144,9 +144,7 @@ def test_edited_space_file_is_a_409_and_creates_no_trial(
     assert sum(study["counts"].values()) == 1
 
 
-def test_a_database_left_by_the_original_optunapi_keeps_working(
-    tmp_path: Path, case_space
-) -> None:
+def test_a_database_left_by_the_original_optunapi_keeps_working(tmp_path: Path, case_space) -> None:
     """The original stored its studies with Optuna's relational storage, the space only in
     its YAML file: with that file, the study is adopted, history included; with another space
     it is a 409 that changes nothing."""
@@ -170,7 +168,8 @@ def test_a_database_left_by_the_original_optunapi_keeps_working(
         assert score["completed_trials"] == 6
         listed = httpx.get(f"{srv.url}/v1/studies/parab/trials").json()
         assert listed["total"] == 6 and listed["trials"][0]["params"] == {
-            "x": old.trials[0].params["x"], "y": old.trials[0].params["y"]
+            "x": old.trials[0].params["x"],
+            "y": old.trials[0].params["y"],
         }
         refused = httpx.get(f"{srv.url}/optunapi/hparams/other")
         assert refused.status_code == 409 and "do not fit" in refused.json()["detail"]

@@ -48,9 +48,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nonlocal storage
         if storage is None:
-            storage = await run_in_threadpool(
-                open_storage, settings.storage, settings.busy_timeout
-            )
+            storage = await run_in_threadpool(open_storage, settings.storage, settings.busy_timeout)
         studies = Studies(storage, settings.config_dir, settings.study_wait)
         leases = Leases(studies, settings.lease_seconds)
         views = Views(studies, leases)

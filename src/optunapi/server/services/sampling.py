@@ -35,6 +35,7 @@ from optunapi.space import (
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
+
 class _RandomSampler(optuna.samplers.RandomSampler):
     """Optuna's random sampler, faster: Optuna builds a search-space transform and draws from
     NumPy once per value, which was half the time of an ask. Here the transforms are built once,
@@ -439,8 +440,10 @@ class ServedSampler(BaseSampler):
             if not space.active(param, chosen):
                 continue
             dist = self._distributions[param.name]
-            value = drawn[param.name] if param.name in drawn else inner.sample_independent(
-                study, _NO_TRIAL, param.name, dist
+            value = (
+                drawn[param.name]
+                if param.name in drawn
+                else inner.sample_independent(study, _NO_TRIAL, param.name, dist)
             )
             params[param.name] = value = self._snap(param.name, value)
             distributions[param.name] = dist

@@ -443,8 +443,7 @@ class DurableStorage(InMemoryStorage):
         shared: dict[tuple[tuple[str, str], ...], dict[str, BaseDistribution]] = {}
         by_text: dict[str, BaseDistribution] = {}
         for trial_id, study_id, number, body in self._db.execute(
-            "SELECT trial_id, study_id, number, body FROM optunapi_trials "
-            "ORDER BY study_id, number"
+            "SELECT trial_id, study_id, number, body FROM optunapi_trials ORDER BY study_id, number"
         ):
             raw = json.loads(body)
             key = tuple(raw["distributions"].items())
