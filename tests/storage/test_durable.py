@@ -174,6 +174,58 @@ def test_a_failed_commit_undoes_its_changes_in_memory(tmp_path: Path) -> None:
     assert durable.healthy and durable.get_trial(trial_id).number == 2
 
 
+IN_FLIGHT_QUERIES = [
+    (TrialState.RUNNING,),
+    (TrialState.WAITING,),
+    (TrialState.RUNNING, TrialState.WAITING),
+    (TrialState.COMPLETE, TrialState.RUNNING),
+]
+
+
+def in_flight(storage: BaseStorage, study: int) -> list[list[int]]:
+    return [
+        [t.number for t in storage.get_all_trials(study, deepcopy=False, states=states)]
+        for states in IN_FLIGHT_QUERIES
+    ]
+
+
+def test_trials_in_flight_are_found_as_optuna_finds_them(tmp_path: Path) -> None:
+    """Running and waiting trials are looked up without reading the finished ones before them;
+    the answers stay Optuna's, also when a failed commit puts a finished trial back."""
+    expected, durable = InMemoryStorage(), DurableStorage(tmp_path / "s.db", 0.1)
+    both = [(s, s.create_new_study([StudyDirection.MINIMIZE], "s")) for s in (expected, durable)]
+    waiting = create_trial(state=TrialState.WAITING, system_attrs={"fixed_params": {"x": 1}})
+    ids = {}
+    for storage, study in both:
+        ids[storage] = [
+            storage.create_new_trial(study, template_trial=waiting if n == 20 else None)
+            for n in range(30)
+        ]
+    unfinished = (3, 17, 20, 29)
+    for number in [*range(5, 30), 0, 1, 2, 4]:  # out of order, some never
+        if number in unfinished:
+            continue
+        for storage, _ in both:
+            storage.set_trial_state_values(ids[storage][number], TrialState.COMPLETE, [1.0])
+        assert in_flight(durable, both[1][1]) == in_flight(expected, both[0][1])
+    study = both[1][1]
+    assert in_flight(durable, study)[2] == [3, 17, 20, 29]
+    commit(durable)
+
+    writer = sqlite3.connect(tmp_path / "s.db")
+    writer.execute("BEGIN IMMEDIATE")  # the tell of trial 3 will not commit
+    try:
+        durable.set_trial_state_values(ids[durable][3], TrialState.COMPLETE, [1.0])
+        assert in_flight(durable, study)[0] == [17, 29]
+        with pytest.raises(StorageBusyError):
+            durable.commit()
+    finally:
+        writer.rollback()
+        writer.close()
+    assert in_flight(durable, study) == in_flight(expected, both[0][1])
+    assert in_flight(durable, study)[0] == [3, 17, 29]
+
+
 def test_commits_leave_the_log_to_the_checkpointer(tmp_path: Path) -> None:
     """No commit copies the log back (which took milliseconds, inline); the thread does."""
     path = tmp_path / "s.db"
