@@ -1,4 +1,4 @@
-"""Where a quick service call runs when its study is busy (``deps.run_service``)."""
+"""Where a quick service call runs when its study is busy (``concurrency.run_service``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from optunapi.server import deps
+from optunapi.server import concurrency
 
 
 def _held(lock: threading.RLock) -> tuple[threading.Thread, threading.Event]:
@@ -35,7 +35,7 @@ def test_a_quick_call_behind_a_busy_study_runs_on_the_loop_once_it_is_free() -> 
 
     async def main() -> int:
         call = asyncio.ensure_future(
-            deps.run_service(lock, lambda: ran_on.append(threading.get_ident()))
+            concurrency.run_service(lock, lambda: ran_on.append(threading.get_ident()))
         )
         await asyncio.sleep(0)  # the call is waiting now, and the loop still runs this
         assert not call.done()
@@ -53,7 +53,7 @@ def test_a_quick_call_behind_a_study_that_stays_busy_waits_in_a_worker_thread(
 ) -> None:
     """After a few waits it runs in a worker thread, where its own wait for the study (and its
     503 in time) happens; the loop keeps running meanwhile."""
-    monkeypatch.setattr(deps, "_QUICK_WAIT", 0.01)
+    monkeypatch.setattr(concurrency, "_QUICK_WAIT", 0.01)
     lock = threading.RLock()
     holder, release = _held(lock)
     started_on: list[int] = []
@@ -64,7 +64,7 @@ def test_a_quick_call_behind_a_study_that_stays_busy_waits_in_a_worker_thread(
             pass
 
     async def main() -> int:
-        waiting = asyncio.ensure_future(deps.run_service(lock, call))
+        waiting = asyncio.ensure_future(concurrency.run_service(lock, call))
         while not started_on:  # the loop runs while the study stays busy
             assert not waiting.done()
             await asyncio.sleep(0.01)

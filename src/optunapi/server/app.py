@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -55,14 +58,16 @@ def create_app(
         app.state.settings = settings
         app.state.studies = studies
         app.state.views = views
-        app.state.trials = Trials(studies, leases, views)
+        app.state.trials = trials = Trials(studies, leases, views)
         metrics.watch_trials(views)
-        reaper = Reaper(leases, settings.reap_interval)
-        reaper.start()
+        quick = functools.partial(trials.quick_lock, asking=False)
+        reaper = asyncio.create_task(Reaper(leases, quick, settings.reap_interval).run())
         try:
             yield
         finally:
-            await run_in_threadpool(reaper.stop)
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
             await run_in_threadpool(close, storage)
             storage = None  # a restarted application (tests) opens it anew
 

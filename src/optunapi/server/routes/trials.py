@@ -20,7 +20,8 @@ from optunapi.schemas import (
     TrialStateName,
     TrialTell,
 )
-from optunapi.server.deps import TrialsDep, ViewsDep, run_service
+from optunapi.server.concurrency import run_service
+from optunapi.server.deps import TrialsDep, ViewsDep
 from optunapi.server.problems import responses
 from optunapi.server.services.trials import Trials
 
@@ -90,9 +91,10 @@ def _json(trial: TrialRead, status_code: int = status.HTTP_200_OK) -> Response:
 
 
 @router.post("/{number}/heartbeat")
-def heartbeat(name: StudyName, number: Number, trials: TrialsDep) -> Lease:
+async def heartbeat(name: StudyName, number: Number, trials: TrialsDep) -> Lease:
     """Renew the trial's lease; 409 when it is no longer running (stop working on it)."""
-    return Lease(lease_expires_at=trials.heartbeat(name, number))
+    quick = trials.quick_lock(name, asking=False)
+    return Lease(lease_expires_at=await run_service(quick, trials.heartbeat, name, number))
 
 
 @router.post("/{number}/report")

@@ -11,15 +11,20 @@ never held back by a dead worker's trial, whatever the reaper's timing).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
+from starlette.concurrency import run_in_threadpool
 
+from optunapi.server.concurrency import run_service
 from optunapi.server.services.studies import Studies, StudyEntry
 from optunapi.server.storage import finish_trial, queue_params
 
@@ -123,19 +128,18 @@ class Leases:
             return
         _log.info("reaped trial %d of %s (lease expired)", trial.number, entry.name)
 
-    def reap_all(self) -> int:
-        """One pass of the reaper over every study in the storage."""
-        reaped = 0
+    def forget(self, entry: StudyEntry) -> None:
+        """Drop a study that was deleted meanwhile."""
+        self._studies.forget(entry.name)
+
+    def studies(self) -> list[StudyEntry]:
+        """Every study of the storage, for a pass of the reaper (loaded if need be)."""
+        entries = []
         for summary in self._storage.get_all_studies():
-            try:
-                entry = self._studies.get(summary.study_name)
-            except Exception:
-                continue
-            try:
-                reaped += self.reap_expired(entry)
-            except KeyError:
-                self._studies.forget(entry.name)
-        return reaped
+            # A study deleted meanwhile, or one whose definition is unreadable, is skipped.
+            with contextlib.suppress(Exception):
+                entries.append(self._studies.get(summary.study_name))
+        return entries
 
 
 def reaped(trial: FrozenTrial) -> bool:
@@ -144,30 +148,43 @@ def reaped(trial: FrozenTrial) -> bool:
 
 
 class Reaper:
-    """The background thread that reaps expired trials every ``interval`` seconds."""
+    """Reaps expired trials every ``interval`` seconds: a task of the server's event loop.
 
-    def __init__(self, leases: Leases, interval: float) -> None:
+    A study whose requests run on the event loop (``Trials.quick_lock``) is reaped there too: a
+    thread holding the study's lock, if only while it waits for the interpreter, would send the
+    quick requests behind it to worker threads. Other studies are reaped in a worker thread.
+    """
+
+    def __init__(
+        self,
+        leases: Leases,
+        quick_lock: Callable[[str], threading.RLock | None],
+        interval: float,
+    ) -> None:
         self._leases = leases
+        self._quick_lock = quick_lock
         self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="optunapi-reaper", daemon=True)
 
-    def start(self) -> None:
-        """Start reaping."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop after the current pass."""
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+    async def run(self) -> None:
+        """Reap until cancelled."""
+        while True:
+            await asyncio.sleep(self._interval)
             try:
-                self._leases.reap_all()
+                await self.reap_all()
             except Exception:
                 # A busy or unreachable storage: the next pass tries again.
                 _log.warning("reaper pass failed", exc_info=True)
+
+    async def reap_all(self) -> int:
+        """One pass over every study; returns how many trials were reaped."""
+        reaped = 0
+        for entry in await run_in_threadpool(self._leases.studies):
+            try:
+                quick = self._quick_lock(entry.name)
+                reaped += await run_service(quick, self._leases.reap_expired, entry)
+            except KeyError:  # deleted meanwhile
+                self._leases.forget(entry)
+        return reaped
 
 
 def _utc(epoch: float) -> datetime:
