@@ -348,6 +348,54 @@ def test_a_tell_waiting_for_a_busy_study_does_not_hold_up_other_requests(
     assert told.status_code == 200 and told.json()["value"] == 2.0
 
 
+class _WatchedLock:
+    """A study's lock that says when a thread had to wait for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.waited = threading.Event()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if self._lock.acquire(blocking=False):
+            return True
+        if not blocking:
+            return False
+        self.waited.set()
+        return self._lock.acquire(timeout=timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+
+def test_a_delete_waiting_for_its_study_holds_up_no_other_request(api: TestClient) -> None:
+    """A delete waits for the request in progress on its study, and meanwhile that request (and
+    any other) still looks studies up: the delete then succeeds, rather than a 20 s stall of
+    the whole server ended by a 503."""
+    study(api, "doomed", sampler={"type": "random", "seed": 0})
+    study(api, "other", sampler={"type": "random", "seed": 0})
+    number = ask(api, "doomed")["number"]
+    studies = api.app.state.studies  # type: ignore[attr-defined]
+    entry = studies.get("doomed")
+    entry.lock = lock = _WatchedLock()
+    lock.acquire()  # a request on the study is in progress, in this thread
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            deleting = pool.submit(api.delete, "/v1/studies/doomed")
+            assert lock.waited.wait(timeout=30), "the delete never waited for the study"
+            assert studies.get("doomed") is entry  # as the request in progress does
+            assert ask(api, "other")["state"] == "running"
+            assert api.get("/v1/studies/doomed").status_code == 200
+            lock.release()
+            lock = None
+            assert deleting.result(timeout=30).status_code == 204
+    finally:
+        if lock is not None:
+            lock.release()
+    assert api.get("/v1/studies/doomed").status_code == 404
+    told = api.post(f"/v1/studies/doomed/trials/{number}/tell", json={"value": 1.0})
+    assert told.status_code == 404
+
+
 def test_random_asks_respect_conditions_steps_and_choices(api: TestClient) -> None:
     """The random sampler draws a whole trial at once: every trial is still a point of the
     space, conditional parameters appear exactly when their condition holds, and a queued

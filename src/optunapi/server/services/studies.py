@@ -182,14 +182,17 @@ class Studies:
             InvalidNameError, StudyNotFoundError.
         """
         check_study_name(name)
-        with self._lock:
-            entry = self._entries.pop(name, None)
-            with entry.locked(self.study_wait) if entry else contextlib.nullcontext():
-                try:  # by its current id: a cached entry may be of an older study
-                    self._storage.delete_study(self._storage.get_study_id_from_name(name))
-                except KeyError:
-                    raise StudyNotFoundError(f"There is no study named {name!r}.") from None
-                commit(self._storage)
+        entry = self._entries.get(name)
+        # The study's lock first, then the registry's, as a request on the study takes them:
+        # waiting for the study while holding the registry would stop every request that looks
+        # a study up, the one holding this study included, until the wait timed out.
+        with entry.locked(self.study_wait) if entry else contextlib.nullcontext(), self._lock:
+            self._entries.pop(name, None)
+            try:  # by its current id: a cached entry may be of an older study
+                self._storage.delete_study(self._storage.get_study_id_from_name(name))
+            except KeyError:
+                raise StudyNotFoundError(f"There is no study named {name!r}.") from None
+            commit(self._storage)
 
     def exists(self, entry: StudyEntry) -> bool:
         """Whether the study of a cached entry is still in the storage (not deleted, nor
