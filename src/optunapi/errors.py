@@ -88,6 +88,14 @@ class ServerUnreachableError(OptunapiError):
     exit_code = 2
 
 
+class BadRequestError(OptunapiError):
+    """The request could not be answered as sent (a malformed path or query)."""
+
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+
 class AuthenticationError(OptunapiError):
     """The server needs a token and the request carried none."""
 

@@ -34,3 +34,20 @@ def test_dashboard_serves_its_page_and_api_read_only(api: TestClient) -> None:
     refused = api.delete(f"/api/studies/{study_id}")
     assert refused.status_code == 405 and refused.json()["type"].endswith("method-not-allowed")
     assert api.get("/v1/studies/d").status_code == 200  # still there
+
+
+def test_dashboard_requests_it_cannot_read_are_client_errors(api: TestClient) -> None:
+    """The dashboard answers 500 to a query it cannot parse; the client gets a 400 problem
+    (never a 500 for what it sent), and a 404 where the dashboard has nothing."""
+    api.post("/v1/studies", json={"name": "d", "space": SPACE})
+    api.post("/v1/studies/d/trials")
+    study_id = api.get("/api/studies").json()["study_summaries"][0]["study_id"]
+    for target in ("?after=abc", "?after=", "?after=1.5", "?after=-1", "/plot/contour"):
+        answer = api.get(f"/api/studies/{study_id}{target}")
+        assert answer.status_code == 400, target
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["type"].endswith("bad-request")
+        assert "could not answer" in answer.json()["detail"]
+    assert api.get(f"/api/studies/{study_id}?after=0").status_code == 200
+    missing = api.get("/api/studies/999")
+    assert missing.status_code == 404 and missing.json()["type"].endswith("not-found")

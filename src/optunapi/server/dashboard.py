@@ -8,14 +8,17 @@ bypass the leases and checks of the API.
 
 from __future__ import annotations
 
+import logging
+
 from a2wsgi import WSGIMiddleware
 from optuna.storages import BaseStorage
 from optuna_dashboard import wsgi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from optunapi.errors import MethodNotAllowedError, OptunapiError
+from optunapi.errors import BadRequestError, MethodNotAllowedError, OptunapiError
 from optunapi.server.problems import render
 
+_log = logging.getLogger("optunapi.server")
 _PATHS = ("/dashboard", "/api/", "/static/", "/csv/", "/favicon.ico")
 
 
@@ -57,10 +60,24 @@ class Dashboard:
                 return
             if failed:
                 if not message.get("more_body", False):
-                    error = OptunapiError.from_problem({}, failed[0])
-                    error.detail = f"The dashboard has nothing at {path} (HTTP {failed[0]})."
-                    await render(error)(scope, receive, send)
+                    await render(_problem(path, failed[0]))(scope, receive, send)
                 return
             await send(message)
 
         await self._over(storage)(scope, receive, problems_only)  # type: ignore[arg-type]
+
+
+def _problem(path: str, status: int) -> OptunapiError:
+    """What a failed dashboard request answers. The dashboard answers 500 (or 400, or 403 for a
+    path that leaves its files) to a path or query it cannot read, such as ``?after=abc``: a
+    request the client should change, so a 400; only its 404 and 405 are kept."""
+    if status in (404, 405):
+        error = OptunapiError.from_problem({}, status)
+        error.detail = f"The dashboard has nothing at {path} (HTTP {status})."
+        return error
+    if status >= 500:
+        _log.warning("the dashboard answered HTTP %d to %s", status, path)
+    return BadRequestError(
+        f"The dashboard could not answer {path} with this path or query (it answered HTTP "
+        f"{status}); check them against what the dashboard itself requests."
+    )
