@@ -155,6 +155,11 @@ class PruneAdvice(BaseModel):
     """The answer to a report."""
 
     should_prune: bool
+    stored: bool = Field(
+        True,
+        description="False when the step already had a value: a step's first value stays, "
+        "as in Optuna, and this one was not stored.",
+    )
 
 
 class Lease(BaseModel):

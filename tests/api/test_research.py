@@ -63,6 +63,12 @@ def test_report_checks_its_body_and_the_trial(api: TestClient) -> None:
         path, content=b'{"step": 1, "value": NaN}', headers={"content-type": "application/json"}
     )
     assert bad.status_code == 422
+    first = api.post(path, json={"step": 3, "value": 1.0})
+    assert first.status_code == 200 and first.json()["stored"] is True
+    # A step's first value stays, as in Optuna; the answer says the new one was not stored.
+    again = api.post(path, json={"step": 3, "value": 2.0})
+    assert again.status_code == 200 and again.json()["stored"] is False
+    assert api.get(f"/v1/studies/rep/trials/{n}").json()["intermediate_values"] == {"3": 1.0}
     tell(api, "rep", n, value=1.0)
     assert api.post(path, json={"step": 1, "value": 1}).status_code == 409
     assert api.post(f"/v1/studies/rep/trials/{n}/heartbeat").status_code == 409

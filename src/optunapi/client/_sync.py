@@ -254,7 +254,15 @@ class Client:
         """Report an intermediate value (renewing the lease); returns whether to prune."""
         body = {"step": step, "value": _finite(value, "value")}
         response = self._request("POST", f"{trial_path(study, number)}/report", json=body)
-        return PruneAdvice.model_validate(response.json()).should_prune
+        advice = PruneAdvice.model_validate(response.json())
+        if not advice.stored:
+            _log.warning(
+                "study %s, trial %d: step %d already had a value; this one was not stored",
+                study,
+                number,
+                step,
+            )
+        return advice.should_prune
 
     def trial_info(self, study: str, number: int) -> TrialRead:
         """One trial."""

@@ -99,8 +99,11 @@ async def heartbeat(name: StudyName, number: Number, trials: TrialsDep) -> Lease
 
 @router.post("/{number}/report")
 def report(name: StudyName, number: Number, body: TrialReport, trials: TrialsDep) -> PruneAdvice:
-    """Store an intermediate value and renew the lease; says whether to prune the trial."""
-    return PruneAdvice(should_prune=trials.report(name, number, body.step, body.value))
+    """Store an intermediate value and renew the lease; says whether to prune the trial.
+
+    A step that already has a value keeps it, as in Optuna: the answer says ``stored: false``.
+    """
+    return trials.report(name, number, body.step, body.value)
 
 
 @router.get("")

@@ -19,7 +19,7 @@ from optunapi.errors import (
     TrialFinishedError,
     TrialNotRunningError,
 )
-from optunapi.schemas import TrialEnqueue, TrialRead, TrialTell
+from optunapi.schemas import PruneAdvice, TrialEnqueue, TrialRead, TrialTell
 from optunapi.server.services.leases import RETRIED_AS, Leases, reaped
 from optunapi.server.services.sampling import (
     distribution,
@@ -182,18 +182,21 @@ class Trials:
         with self._views.study_gone(entry), entry.locked(self._studies.study_wait):
             return self._leases.renew(entry, self._running(entry, number))
 
-    def report(self, name: str, number: int, step: int, value: float) -> bool:
-        """Store an intermediate value, renew the lease; returns whether to prune the trial."""
+    def report(self, name: str, number: int, step: int, value: float) -> PruneAdvice:
+        """Store an intermediate value, renew the lease; says whether to prune the trial, and
+        whether the value was stored (as in Optuna, a step's first value stays)."""
         entry = self._studies.get(name)
         with self._views.study_gone(entry), entry.locked(self._studies.study_wait):
             frozen = self._running(entry, number)
-            if step not in frozen.intermediate_values:  # as Optuna: a step's first value stays
+            stored = step not in frozen.intermediate_values
+            if stored:
                 self._storage.set_trial_intermediate_value(frozen._trial_id, step, value)
             self._leases.renew(entry, frozen)
-            if entry.definition.is_multi_objective:
-                return False  # Optuna's pruners are defined for one objective
+            if entry.definition.is_multi_objective:  # Optuna's pruners are for one objective
+                return PruneAdvice(should_prune=False, stored=stored)
             frozen = self._views.trial(entry, number)
-            return bool(entry.study.pruner.prune(entry.study, frozen))
+            prune = bool(entry.study.pruner.prune(entry.study, frozen))
+            return PruneAdvice(should_prune=prune, stored=stored)
 
     def _running(self, entry: StudyEntry, number: int) -> FrozenTrial:
         """Trial ``number`` if it is RUNNING with a live lease (an expired one is reaped now)."""
