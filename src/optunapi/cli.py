@@ -8,8 +8,10 @@ import gc
 import json
 import os
 import socket
+import ssl
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from optunapi import __version__
 from optunapi.errors import OptunapiError
@@ -85,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from pydantic import ValidationError
 
     from optunapi.server import Settings, create_app
     from optunapi.server.storage import open_storage
@@ -98,7 +101,16 @@ def _serve(args: argparse.Namespace) -> int:
         "ssl_keyfile": args.ssl_keyfile,
         "tokens_file": args.tokens_file,
     }
-    settings = Settings(**{k: v for k, v in flags.items() if v is not None})
+    try:
+        settings = Settings(**{k: v for k, v in flags.items() if v is not None})
+    except ValidationError as exc:  # a flag or an OPTUNAPI_* variable out of range
+        shown = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"optunapi: bad setting: {shown}", file=sys.stderr)
+        return 1
+    problem = _tls_problem(settings.ssl_certfile, settings.ssl_keyfile)
+    if problem:  # checked here, before the "serving on" line, as uvicorn would fail after it
+        print(f"optunapi: {problem}", file=sys.stderr)
+        return 1
     try:  # a bad storage URL fails here, before the "serving on" line
         storage = open_storage(settings.storage, settings.busy_timeout)
     except Exception as exc:
@@ -140,6 +152,21 @@ def _serve(args: argparse.Namespace) -> int:
     gc.freeze()
     uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def _tls_problem(certfile: Path | None, keyfile: Path | None) -> str | None:
+    """Why the TLS files cannot be used, or None (also when there are none)."""
+    if keyfile is not None and certfile is None:
+        return "--ssl-keyfile needs --ssl-certfile (the certificate it belongs to)."
+    if certfile is None:
+        return None
+    try:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        key = keyfile or "in the same file"
+        return f"cannot use the TLS certificate {certfile} (key {key}): {exc}"
+    return None
 
 
 def _studies(args: argparse.Namespace) -> int:

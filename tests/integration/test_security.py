@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -74,3 +75,26 @@ def test_the_client_sends_its_token_over_tls(guarded: tuple[ServerProcess, str])
         c.studies()
     with pytest.raises(httpx.TransportError):  # plain HTTP to a TLS port does not work
         httpx.get(srv.url.replace("https", "http") + "/optunapi/ping", timeout=5).raise_for_status()
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--ssl-certfile", "missing.pem", "--ssl-keyfile", "missing-key.pem"], "TLS certificate"),
+        (["--ssl-keyfile", "key.pem"], "--ssl-keyfile needs --ssl-certfile"),
+        (["--port", "99999"], "port"),
+    ],
+)
+def test_serve_refuses_bad_tls_files_and_ports_before_it_says_it_serves(
+    tmp_path: Path, flags: list[str], said: str
+) -> None:
+    (tmp_path / "key.pem").write_text("not a key\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "optunapi.cli", "serve", "--port", "0",
+         "--storage", f"sqlite:///{tmp_path / 'x.db'}", *flags],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "serving on" not in done.stdout
+    assert done.stderr.startswith("optunapi: ") and said in done.stderr
+    assert "Traceback" not in done.stderr
