@@ -13,6 +13,7 @@ every bad parameter, so a client fixes its file in one round.
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import json
 import math
@@ -307,6 +308,20 @@ class _Loader(yaml.SafeLoader):
                 None, None, "aliases (*name) are not allowed in a space file", event.start_mark
             )
         return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # YAML keeps the last of two equal keys (``1`` and ``true`` are equal too): a parameter
+        # or option written twice would silently replace the first.
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            with contextlib.suppress(TypeError):  # unhashable: SafeLoader says so itself
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"{key!r} is written twice in one mapping", key_node.start_mark
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 _Loader.add_implicit_resolver(

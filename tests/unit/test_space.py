@@ -277,3 +277,20 @@ def test_yaml_aliases_are_refused_before_they_expand() -> None:
     lines.append("p: {type: categorical, choices: *a8}")
     with pytest.raises(InvalidSpaceError, match="aliases"):
         parse_space_file("\n".join(lines))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x: {type: float, low: 0, high: 1}\nx: {type: int, low: 0, high: 5}\n",
+        "1: {type: float, low: 0, high: 1}\ntrue: {type: int, low: 0, high: 5}\n",
+        "x: {type: float, low: 0, high: 1, high: 2}\n",
+        "study: {direction: maximize}\nstudy: {direction: minimize}\n"
+        "params: {x: {type: int, low: 0, high: 1}}\n",
+    ],
+)
+def test_a_key_written_twice_is_refused_not_replaced(text: str) -> None:
+    """YAML keeps the last of two equal keys: a parameter or option written twice would
+    silently change the search."""
+    with pytest.raises(InvalidSpaceError, match="written twice"):
+        parse_space_file(text)
