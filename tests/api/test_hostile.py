@@ -199,3 +199,33 @@ def test_dashboard_errors_are_problems(api: TestClient) -> None:
         answer = api.get(path)
         assert answer.status_code == 404, path
         assert answer.headers["content-type"].startswith("application/problem+json"), path
+
+
+def test_a_405_names_every_method_of_the_path_and_head_is_served(api: TestClient) -> None:
+    """``Allow`` lists what the path serves (not only its first route's method), and HEAD is
+    answered wherever GET is, as a liveness probe sends it."""
+    api.post(
+        "/v1/studies", json={"name": "p1", "space": {"x": {"type": "int", "low": 0, "high": 1}}}
+    )
+    for method, path, allowed in [
+        ("PUT", "/v1/studies", "GET, HEAD, POST"),
+        ("PUT", "/v1/studies/p1", "DELETE, GET, HEAD"),
+        ("GET", "/v1/studies/p1/trials/0/tell", "POST"),
+    ]:
+        answer = api.request(method, path)
+        assert answer.status_code == 405, path
+        assert answer.headers["allow"] == allowed
+        assert answer.json()["detail"].endswith(f"allowed: {allowed}.")
+    health = api.head("/v1/health")
+    assert health.status_code == 200 and health.content == b""
+    assert health.headers["content-type"] == "application/json"
+    missing = api.head("/v1/studies/nope")
+    assert missing.status_code == 404 and missing.content == b""
+    assert api.get("/v1/health").json()["status"] == "ok"
+    # The legacy GETs that start or finish a trial are not run for a HEAD.
+    (api.app.state.settings.config_dir / "legacy.yaml").write_text(  # type: ignore[attr-defined]
+        "x: {name: x, type: int, low: 0, high: 3}\n"
+    )
+    probe = api.head("/optunapi/hparams/legacy")
+    assert probe.status_code == 405 and probe.headers["allow"] == "GET"
+    assert api.get("/v1/studies/legacy").status_code == 404  # nothing was created

@@ -18,6 +18,7 @@ from optunapi.server import problems
 from optunapi.server.auth import BearerTokens
 from optunapi.server.dashboard import Dashboard
 from optunapi.server.fastpath import FastPath
+from optunapi.server.head import HeadAsGet
 from optunapi.server.limits import BodySizeLimit
 from optunapi.server.metrics import Metrics, RequestMetrics
 from optunapi.server.routes import health, legacy, studies, trials
@@ -87,6 +88,7 @@ def create_app(
     app.state.metrics = metrics
     if fast_path:  # innermost: what the middleware below checks applies to it too
         app.add_middleware(FastPath, routes=trials.router.routes)
+    app.add_middleware(HeadAsGet)  # inside the dashboard, which serves HEAD itself
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Dashboard)
     app.add_middleware(RequestMetrics, metrics=metrics)

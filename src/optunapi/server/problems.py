@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match
 
 from optunapi.errors import (
     InternalServerError,
@@ -23,6 +25,7 @@ from optunapi.errors import (
 from optunapi.errors import RequestValidationError as InvalidRequestError
 from optunapi.names import check_study_name
 from optunapi.schemas import Problem
+from optunapi.server.head import serves_head
 from optunapi.server.storage import STORAGE_ERRORS
 
 TOO_LARGE = "optunapi.body_too_large"
@@ -116,13 +119,13 @@ def install(app: FastAPI) -> None:
                 InvalidRequestError(f"The request body cannot be read as JSON: {exc.detail}.")
             )
         if exc.status_code == 405:
+            allowed = ", ".join(_allowed(request))
             response = render(
                 MethodNotAllowedError(
-                    f"{request.method} is not served on {request.url.path}; "
-                    f"allowed: {(exc.headers or {}).get('Allow', 'see /docs')}."
+                    f"{request.method} is not served on {request.url.path}; allowed: {allowed}."
                 )
             )
-            response.headers.update(exc.headers or {})
+            response.headers["Allow"] = allowed
             return response
         return JSONResponse(
             {
@@ -146,6 +149,26 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         return raised(exc, request.method, request.url.path)
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method served on the request's path (Starlette names only the first route's), and
+    HEAD where ``HeadAsGet`` serves it."""
+    methods: set[str] = set()
+    for route in _flat(request.app.router.routes):
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    if "GET" in methods and serves_head(request.url.path):
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+def _flat(routes: list[BaseRoute]) -> Iterator[BaseRoute]:
+    """The routes, those of included routers in their place."""
+    for route in routes:
+        included = getattr(route, "original_router", None)  # FastAPI's included router
+        yield from _flat(included.routes) if included is not None else (route,)
 
 
 def raised(exc: Exception, method: str, path: str) -> JSONResponse:
