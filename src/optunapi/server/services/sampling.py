@@ -157,7 +157,11 @@ def build_sampler(definition: StudyDefinition, seed_offset: int = 0) -> BaseSamp
         options.setdefault("constant_liar", True)
     if _OBJECT_OPTIONS & set(options):
         named = ", ".join(sorted(_OBJECT_OPTIONS & set(options)))
-        raise _invalid("sampler", f"{named} take Python objects, which a study file cannot hold")
+        raise _invalid(
+            "sampler",
+            f"{named}: Optuna takes a Python object here (a function, a sampler, a class), "
+            "which a study file cannot hold",
+        )
     if kind in ("grid", "bruteforce"):
         grid = _grid(definition.space, kind)
         if kind == "grid":

@@ -279,7 +279,9 @@ class Studies:
             f"{k}: stored {json.dumps(stored[k])}, given {json.dumps(wanted[k])}" for k in differing
         )
         raise StudyDefinitionConflictError(
-            f"Study {entry.name!r} exists with a different {' and '.join(differing)} ({parts}). "
+            f"Study {entry.name!r} exists with a different definition: "
+            f"{' and '.join(differing)} {'differs' if len(differing) == 1 else 'differ'} "
+            f"({parts}). "
             "Use a new study name, or delete the study first.",
             stored={k: stored[k] for k in differing},
             given={k: wanted[k] for k in differing},
