@@ -74,7 +74,13 @@ def open_storage(url: str, busy_timeout: float) -> BaseStorage:
         engine_kwargs["connect_args"] = {"timeout": busy_timeout, "check_same_thread": False}
     elif parsed.get_backend_name() == "postgresql":
         engine_kwargs["pool_pre_ping"] = True
-    rdb = RDBStorage(url, engine_kwargs=engine_kwargs)
+    try:
+        rdb = RDBStorage(url, engine_kwargs=engine_kwargs)
+    except ImportError as exc:  # Optuna's message says only "install appropriate one"
+        raise ImportError(
+            f"no database driver for {parsed.drivername} is installed ({exc}). For PostgreSQL, "
+            "install psycopg: pip install 'psycopg[binary]' (the postgres extra of optunapi)."
+        ) from None
     if owner is not None:
         rdb.optunapi_owner = owner  # type: ignore[attr-defined]  # released by close()
     if parsed.get_backend_name() == "sqlite":
