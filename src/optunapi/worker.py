@@ -167,6 +167,7 @@ class Worker:
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     text=True,
+                    errors="backslashreplace",  # a program may print bytes of any encoding
                     start_new_session=True,
                 )
             except OSError as exc:
@@ -290,7 +291,8 @@ def main(args: Any) -> int:
     with Client(args.server) as client:
         worker = Worker(client, args.study, args.command, args.worker_id, args.args)
         signal.signal(signal.SIGTERM, lambda *_: worker.stop())
-        client.study(args.study)  # a missing study or server fails here, before any trial
+        # The first ask checks the study and the server before any trial runs; it also creates
+        # a study that a space file in the server's config directory defines.
         try:
             ran = worker.run(args.n_trials)
         except KeyboardInterrupt:

@@ -153,3 +153,21 @@ def test_worker_exits_non_zero_when_its_command_cannot_start(
     assert done.returncode == 1 and "cannot start" in done.stderr
     (trial,) = client.trials(study_name)  # it stopped after the first: it would never start
     assert trial.state == "fail"
+
+
+def test_worker_starts_a_study_its_space_file_defines_and_reads_any_bytes(
+    server: ServerProcess, client: Client, study_name: str, tmp_path: Path
+) -> None:
+    """The README's flow: a space file in the server's config directory and ``optunapi worker``,
+    no study created first. A program printing bytes that are not UTF-8 (a Latin-1 log line)
+    still has its last line read as the objective."""
+    (server.config_dir / f"{study_name}.yaml").write_text(
+        "x: {name: x, type: float, low: 0, high: 1}\n"
+    )
+    script = tmp_path / "latin1.sh"
+    script.write_text("printf 'caf\\351 \\377\\376\\n'\necho 0.25\n")
+    done = run_worker(server, study_name, script, "--n-trials", "2")
+    assert done.returncode == 0, done.stderr
+    trials = client.trials(study_name)
+    assert [(t.state, t.value) for t in trials] == [("complete", 0.25), ("complete", 0.25)]
+    assert "caf\\xe9" in done.stdout
