@@ -229,3 +229,23 @@ def test_a_405_names_every_method_of_the_path_and_head_is_served(api: TestClient
     probe = api.head("/optunapi/hparams/legacy")
     assert probe.status_code == 405 and probe.headers["allow"] == "GET"
     assert api.get("/v1/studies/legacy").status_code == 404  # nothing was created
+
+
+def test_a_query_parameter_given_twice_is_refused_and_changes_nothing(api: TestClient) -> None:
+    """Which of two values counts would be a guess; on the legacy score route, a write."""
+    (api.app.state.settings.config_dir / "twice.yaml").write_text(  # type: ignore[attr-defined]
+        "x: {name: x, type: float, low: 0, high: 1}\n"
+    )
+    first = api.get("/optunapi/hparams/twice").json()["trial_id"]
+    second = api.get("/optunapi/hparams/twice").json()["trial_id"]
+    for target in (
+        f"/optunapi/score/twice?trial_id={second}&trial_id={first}&score=2",
+        f"/optunapi/score/twice?trial_id={first}&score=1&score=2",
+        "/v1/studies/twice/trials?state=complete&state=running",
+        "/v1/studies/twice/export?format=csv&format=json",
+    ):
+        refused = api.get(target)
+        assert refused.status_code == 422, target
+        assert refused.json()["errors"][0]["loc"][0] == "query"
+    assert api.get("/v1/studies/twice").json()["counts"]["running"] == 2
+    assert api.get(f"/optunapi/score/twice?trial_id={first}&score=1").status_code == 200

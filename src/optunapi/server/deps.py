@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from optunapi.errors import RequestValidationError
 from optunapi.server.services.studies import Studies
 from optunapi.server.services.trials import Trials
 from optunapi.server.services.views import Views
@@ -36,3 +37,16 @@ StudiesDep = Annotated[Studies, Depends(_studies)]
 TrialsDep = Annotated[Trials, Depends(_trials)]
 ViewsDep = Annotated[Views, Depends(_views)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+async def query_once_each(request: Request) -> None:
+    """A query parameter given twice is a 422 (which one counts would be a guess, and on the
+    legacy score route a write). Set on the routers that read query parameters."""
+    keys = [key for key, _ in request.query_params.multi_items()]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise RequestValidationError(
+            f"The query gives {', '.join(repeated)} more than once; give each parameter once. "
+            "Nothing was changed.",
+            errors=[{"loc": ["query", key], "message": "given more than once"} for key in repeated],
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from optunapi.schemas import (
     MAX_NUMBER,
@@ -14,11 +14,11 @@ from optunapi.schemas import (
     StudyName,
     TrialTell,
 )
-from optunapi.server.deps import StudiesDep, TrialsDep, ViewsDep
+from optunapi.server.deps import StudiesDep, TrialsDep, ViewsDep, query_once_each
 from optunapi.server.problems import responses
 from optunapi.server.routes.trials import Digits
 
-router = APIRouter(tags=["legacy"])
+router = APIRouter(tags=["legacy"], dependencies=[Depends(query_once_each)])
 # The seed README also spelled the prefix "/optuna"; both are served, one is documented.
 _PREFIXES = ("/optunapi", "/optuna")
 PING_MESSAGE = "The Optuna-server is alive!"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import PlainTextResponse
 
 from optunapi.schemas import (
@@ -16,7 +16,7 @@ from optunapi.schemas import (
     StudyRead,
     TrialEnqueue,
 )
-from optunapi.server.deps import StudiesDep, TrialsDep, ViewsDep
+from optunapi.server.deps import StudiesDep, TrialsDep, ViewsDep, query_once_each
 from optunapi.server.problems import responses
 from optunapi.space import build_definition
 
@@ -24,6 +24,7 @@ router = APIRouter(
     prefix="/v1/studies",
     tags=["studies"],
     responses=responses(404, 409, 422, 503),
+    dependencies=[Depends(query_once_each)],
 )
 
 

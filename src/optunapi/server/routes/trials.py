@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 from pydantic import BeforeValidator
 
 from optunapi.schemas import (
@@ -21,7 +21,7 @@ from optunapi.schemas import (
     TrialTell,
 )
 from optunapi.server.concurrency import run_service
-from optunapi.server.deps import TrialsDep, ViewsDep
+from optunapi.server.deps import TrialsDep, ViewsDep, query_once_each
 from optunapi.server.problems import responses
 from optunapi.server.services.trials import Trials
 
@@ -29,6 +29,7 @@ router = APIRouter(
     prefix="/v1/studies/{name}/trials",
     tags=["trials"],
     responses=responses(404, 409, 422, 503),
+    dependencies=[Depends(query_once_each)],
 )
 
 
