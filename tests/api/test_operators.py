@@ -22,6 +22,11 @@ def test_metrics_count_requests_by_route_and_trials_by_state(api: TestClient) ->
     assert 'optunapi_trials{state="running",study="m"} 2.0' in text
     assert 'optunapi_trials{state="complete",study="m"} 1.0' in text
     assert "optunapi_request_seconds_bucket" in text
+    api.head("/v1/health")
+    api.get("/api/studies")
+    text = api.get("/metrics").text
+    assert 'method="HEAD",route="/v1/health",status="200"' in text
+    assert 'method="GET",route="/dashboard",status="200"' in text
 
 
 def test_dashboard_serves_its_page_and_api_read_only(api: TestClient) -> None:

@@ -9,6 +9,7 @@ bypass the leases and checks of the API.
 from __future__ import annotations
 
 import logging
+import types
 
 from a2wsgi import WSGIMiddleware
 from optuna.storages import BaseStorage
@@ -20,6 +21,8 @@ from optunapi.server.problems import render
 
 _log = logging.getLogger("optunapi.server")
 _PATHS = ("/dashboard", "/api/", "/static/", "/csv/", "/favicon.ico")
+# Every dashboard request is counted under one route in the metrics.
+_ROUTE = types.SimpleNamespace(path="/dashboard")
 
 
 class Dashboard:
@@ -46,6 +49,7 @@ class Dashboard:
             response.headers["Allow"] = "GET, HEAD"
             await response(scope, receive, send)
             return
+        scope["route"] = _ROUTE  # for the metrics' route label
         headers = dict(scope["headers"])
         if b"accept-encoding" not in headers:
             # optuna-dashboard's static files fail without this header.

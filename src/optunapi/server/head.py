@@ -36,4 +36,7 @@ class HeadAsGet:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        as_get = {**scope, "method": "GET"}
+        await self.app(as_get, receive, headers_only)
+        if "route" in as_get:  # for the metrics' route label
+            scope["route"] = as_get["route"]
