@@ -18,6 +18,10 @@ MAX_NUMBER = 2**31 - 1
 #: On an ask's answer: the number of another trial in flight with the same params, given when
 #: a discrete space has no free point left.
 SPACE_EXHAUSTED_HEADER = "Optunapi-Space-Exhausted"
+#: On an ask's answer: which study (of its name) the trial belongs to. Sent back with the
+#: trial's heartbeats, reports and tell, it makes them a 404 once the study was deleted, even
+#: if a new study of the same name has a trial of the same number.
+STUDY_UID_HEADER = "Optunapi-Study-Uid"
 StudyName = Annotated[
     str, Field(pattern=STUDY_NAME_PATTERN, description="A study name.", examples=["mnist-v2"])
 ]

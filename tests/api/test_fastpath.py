@@ -99,6 +99,7 @@ ASKS: list[dict[str, Any]] = [
 ]
 
 TELLS: list[dict[str, Any]] = [
+    {"json": {"value": 0.5}, "headers": {"optunapi-study-uid": "an-earlier-study"}},  # 404
     {"content": b'{"value": NaN}', "headers": JSON},
     {"content": b'{"value": 1e999}', "headers": JSON},
     {"json": {"value": 1, "values": [1]}},
@@ -142,7 +143,7 @@ def test_tells_answer_as_the_route_does(both: dict[bool, TestClient]) -> None:
     statuses = [
         _same(both, "POST", f"/v1/studies/s/trials/{number}/tell", **tell)[0] for tell in TELLS
     ]
-    assert statuses[-4:] == [200, 200, 409, 409]
+    assert statuses[0] == 404 and statuses[-4:] == [200, 200, 409, 409]
     assert statuses.count(422) >= 8
     for path in (
         "/v1/studies/s/trials/2147483648/tell",

@@ -348,6 +348,34 @@ def test_a_tell_waiting_for_a_busy_study_does_not_hold_up_other_requests(
     assert told.status_code == 200 and told.json()["value"] == 2.0
 
 
+def test_a_trial_of_a_deleted_study_is_not_confused_with_its_successors(api: TestClient) -> None:
+    """A study deleted and created again numbers its trials from 0 anew. The ask answers which
+    study the trial belongs to; sent back, it makes the old trial's requests 404s, and the new
+    study's trial of the same number is left alone."""
+    study(api, "again", sampler={"type": "random", "seed": 0})
+    old = api.post("/v1/studies/again/trials")
+    old_uid = old.headers["optunapi-study-uid"]
+    assert api.delete("/v1/studies/again").status_code == 204
+    study(api, "again", sampler={"type": "random", "seed": 1})
+    new = api.post("/v1/studies/again/trials")
+    new_uid = new.headers["optunapi-study-uid"]
+    assert new.json()["number"] == old.json()["number"] == 0 and new_uid != old_uid
+    stale = {"optunapi-study-uid": old_uid}
+    path = "/v1/studies/again/trials/0"
+    for answer in (
+        api.post(f"{path}/tell", json={"value": 0.5}, headers=stale),
+        api.post(f"{path}/heartbeat", headers=stale),
+        api.post(f"{path}/report", json={"step": 0, "value": 0.5}, headers=stale),
+    ):
+        assert answer.status_code == 404
+        assert answer.json()["type"].endswith("study-not-found")
+        assert "was deleted" in answer.json()["detail"]
+    kept = api.get(path).json()
+    assert kept["state"] == "running" and kept["intermediate_values"] == {}
+    told = api.post(f"{path}/tell", json={"value": 0.5}, headers={"optunapi-study-uid": new_uid})
+    assert told.status_code == 200 and told.json()["value"] == 0.5
+
+
 class _WatchedLock:
     """A study's lock that says when a thread had to wait for it."""
 

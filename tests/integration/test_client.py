@@ -42,6 +42,26 @@ def test_trial_context_tells_fail_when_the_body_raises(client: Client, study_nam
     assert "ZeroDivisionError" in stored.user_attrs["error"]
 
 
+def test_a_trial_outliving_its_study_does_not_tell_the_next_one(
+    client: Client, study_name: str
+) -> None:
+    """The study is deleted and created again while a trial runs; the new study has a trial of
+    the same number. The old trial's report and tell are refused (the study it belonged to is
+    gone), and the new trial is left as it was."""
+    client.create_study(study_name, SPACE)
+    with pytest.raises(StudyNotFoundError, match="was deleted"), client.trial(study_name) as old:
+        client.delete_study(study_name)
+        client.create_study(study_name, SPACE)
+        new = client.ask(study_name)
+        assert new.number == old.number
+        try:
+            old.report(0, 1.0)
+        finally:
+            old.tell(1.0)
+    kept = client.trial_info(study_name, new.number)
+    assert kept.state == "running" and kept.intermediate_values == {} and kept.values is None
+
+
 def test_server_errors_come_back_as_the_same_classes(client: Client, study_name: str) -> None:
     with pytest.raises(StudyNotFoundError, match=study_name):
         client.ask(study_name)

@@ -28,6 +28,7 @@ from optunapi.errors import (
 from optunapi.names import study_path, trial_path, trials_path
 from optunapi.schemas import (
     SPACE_EXHAUSTED_HEADER,
+    STUDY_UID_HEADER,
     BestTrials,
     Lease,
     PruneAdvice,
@@ -53,9 +54,14 @@ class Trial:
     """A trial handed out by ``Client.trial()``: its ``params``, ``report`` for intermediate
     values, ``tell`` for its outcome. Its lease is renewed in the background while it runs."""
 
-    def __init__(self, client: Client, study: str, read: TrialRead) -> None:
+    def __init__(
+        self, client: Client, study: str, read: TrialRead, study_uid: str | None = None
+    ) -> None:
         self.client = client
         self.study = study
+        #: Which study of this name the trial belongs to; sent back with every request about
+        #: it, so that a study deleted and created again does not take this trial's results.
+        self.study_uid = study_uid
         self.number = read.number
         self.params: dict[str, Any] = read.params
         self.told: TrialRead | None = None
@@ -66,12 +72,13 @@ class Trial:
 
     def report(self, step: int, value: float) -> None:
         """Report an intermediate value; raises ``TrialPruned`` when the trial should stop."""
-        if self.client.report(self.study, self.number, step, value):
+        if self.client.report(self.study, self.number, step, value, study_uid=self.study_uid):
             raise TrialPruned(f"trial {self.number} pruned at step {step}")
 
     def tell(self, value: float | Sequence[float], **fields: Any) -> TrialRead:
         """Complete the trial with one objective value (a float, an int, a NumPy scalar), or a
         sequence of them for several objectives."""
+        fields["study_uid"] = self.study_uid
         if isinstance(value, Sequence):
             self.told = self.client.tell(self.study, self.number, values=list(value), **fields)
         else:  # a float, an int or a NumPy scalar (also a numbers.Real)
@@ -80,7 +87,9 @@ class Trial:
 
     def fail(self, **fields: Any) -> TrialRead:
         """Record that the trial failed."""
-        self.told = self.client.tell(self.study, self.number, state="fail", **fields)
+        self.told = self.client.tell(
+            self.study, self.number, state="fail", study_uid=self.study_uid, **fields
+        )
         return self.told
 
     def _heartbeat_every(self) -> float:
@@ -93,7 +102,9 @@ class Trial:
         """Heartbeat at a third of the lease until stopped or told the trial is gone."""
         while not self._stop.wait(self._heartbeat_every()):
             try:
-                self._lease_expires_at = self.client.heartbeat(self.study, self.number)
+                self._lease_expires_at = self.client.heartbeat(
+                    self.study, self.number, study_uid=self.study_uid
+                )
             except (TrialNotRunningError, NotFoundError):  # reaped, or its study deleted
                 self.lost.set()
                 return
@@ -197,6 +208,10 @@ class Client:
 
     def ask(self, study: str, worker: str | None = None) -> TrialRead:
         """Start a trial and return it with its params."""
+        return self._ask(study, worker)[0]
+
+    def _ask(self, study: str, worker: str | None) -> tuple[TrialRead, str | None]:
+        """A new trial, and the uid of the study it belongs to (see ``Trial.study_uid``)."""
         body = {} if worker is None else {"worker": worker}
         response = self._request(
             "POST", trials_path(study), json=body, idempotent=worker is not None
@@ -211,7 +226,7 @@ class Client:
                 trial.number,
                 twin,
             )
-        return trial
+        return trial, response.headers.get(STUDY_UID_HEADER)
 
     def tell(
         self,
@@ -223,9 +238,11 @@ class Client:
         state: str = "complete",
         constraints: Sequence[float] | None = None,
         user_attrs: Mapping[str, Any] | None = None,
+        study_uid: str | None = None,
     ) -> TrialRead:
         """Finish trial ``number`` of ``study``: ``complete`` with its value(s), ``fail`` or
-        ``pruned``."""
+        ``pruned``. ``study_uid``, as the ask answered it, makes the tell a 404 if the study
+        was deleted since (``Trial`` sends it)."""
         body: dict[str, Any] = {"state": state}
         for key, given in (
             ("value", None if value is None else _finite(value, "value")),
@@ -238,22 +255,30 @@ class Client:
         ):
             if given is not None:
                 body[key] = given
-        response = self._request("POST", f"{trial_path(study, number)}/tell", json=body)
+        response = self._request(
+            "POST", f"{trial_path(study, number)}/tell", json=body, headers=_uid(study_uid)
+        )
         return TrialRead.model_validate(response.json())
 
-    def heartbeat(self, study: str, number: int) -> datetime:
+    def heartbeat(self, study: str, number: int, *, study_uid: str | None = None) -> datetime:
         """Renew a trial's lease; returns when it now expires.
 
         Raises:
             TrialNotRunningError: the trial is finished or was reaped: stop working on it.
         """
-        response = self._request("POST", f"{trial_path(study, number)}/heartbeat")
+        response = self._request(
+            "POST", f"{trial_path(study, number)}/heartbeat", headers=_uid(study_uid)
+        )
         return Lease.model_validate(response.json()).lease_expires_at
 
-    def report(self, study: str, number: int, step: int, value: float) -> bool:
+    def report(
+        self, study: str, number: int, step: int, value: float, *, study_uid: str | None = None
+    ) -> bool:
         """Report an intermediate value (renewing the lease); returns whether to prune."""
         body = {"step": step, "value": _finite(value, "value")}
-        response = self._request("POST", f"{trial_path(study, number)}/report", json=body)
+        response = self._request(
+            "POST", f"{trial_path(study, number)}/report", json=body, headers=_uid(study_uid)
+        )
         advice = PruneAdvice.model_validate(response.json())
         if not advice.stored:
             _log.warning(
@@ -323,14 +348,16 @@ class Client:
             with client.trial("mnist") as trial:
                 trial.tell(train(**trial.params))
         """
-        handle = Trial(self, study, self.ask(study, worker))
+        handle = Trial(self, study, *self._ask(study, worker))
         beating = threading.Thread(target=handle._keep_alive, daemon=True)
         beating.start()
         try:
             yield handle
         except TrialPruned:
             if handle.told is None:
-                handle.told = self.tell(study, handle.number, state="pruned")
+                handle.told = self.tell(
+                    study, handle.number, state="pruned", study_uid=handle.study_uid
+                )
         except BaseException as exc:
             if handle.told is None:
                 handle.fail(user_attrs={"error": f"{type(exc).__name__}: {exc}"[:1000]})
@@ -415,3 +442,7 @@ def _backoff(attempt: int, response: httpx.Response | None) -> float:
     if retry_after.isdigit():
         return float(retry_after)
     return min(10.0, 0.1 * 2.0**attempt) * (0.5 + random.random() / 2)
+
+
+def _uid(study_uid: str | None) -> dict[str, str]:
+    return {} if study_uid is None else {STUDY_UID_HEADER: study_uid}

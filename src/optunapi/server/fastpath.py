@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from optunapi.errors import OptunapiError
 from optunapi.names import STUDY_NAME_PATTERN
-from optunapi.schemas import MAX_NUMBER, TrialAsk, TrialTell
+from optunapi.schemas import MAX_NUMBER, STUDY_UID_HEADER, TrialAsk, TrialTell
 from optunapi.server.problems import raised, render
 from optunapi.server.routes.trials import asked, told
 
@@ -37,6 +37,7 @@ _PATH = re.compile(r"/v1/studies/([^/]+)/trials(?:/(0|[1-9][0-9]{0,9})/tell)?")
 _NAME = re.compile(STUDY_NAME_PATTERN)
 # Asks and tells are a few hundred bytes; a larger body takes the route (and the body cap).
 _MAX_BODY = 16_384
+_STUDY_UID = STUDY_UID_HEADER.lower().encode()
 
 
 class FastPath:
@@ -70,7 +71,7 @@ class FastPath:
         trials = scope["app"].state.trials
         try:
             if isinstance(model, TrialTell) and number is not None:
-                response = await told(trials, name, number, model)
+                response = await told(trials, name, number, model, _study_uid(scope["headers"]))
             else:
                 response = await asked(trials, name, model if isinstance(model, TrialAsk) else None)
         except Exception as exc:
@@ -127,6 +128,14 @@ def _plain_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     if length > _MAX_BODY or (length and not json_body):
         return None
     return length
+
+
+def _study_uid(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The ``Optunapi-Study-Uid`` header, as the route would read it."""
+    for key, value in headers:
+        if key == _STUDY_UID:
+            return value.decode("latin-1")
+    return None
 
 
 async def _read(receive: Receive) -> bytes | None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, status
 from pydantic import BeforeValidator
 
 from optunapi.schemas import (
     MAX_NUMBER,
     SPACE_EXHAUSTED_HEADER,
+    STUDY_UID_HEADER,
     Lease,
     PruneAdvice,
     StudyName,
@@ -41,6 +42,14 @@ def _digits(value: object) -> object:
 
 
 Digits = BeforeValidator(_digits)
+# Sent back with a trial's heartbeats, reports and tell: see ``STUDY_UID_HEADER``.
+StudyUid = Annotated[
+    str | None,
+    Header(
+        alias=STUDY_UID_HEADER,
+        description="The study uid the ask answered: a 404 if the study was deleted since.",
+    ),
+]
 Number = Annotated[
     int, Digits, Path(ge=0, le=MAX_NUMBER, description="The trial's number in its study.")
 ]
@@ -61,9 +70,11 @@ async def ask(
 
 
 @router.post("/{number}/tell", response_model=TrialRead)
-async def tell(name: StudyName, number: Number, body: TrialTell, request: Request) -> Response:
+async def tell(
+    name: StudyName, number: Number, body: TrialTell, request: Request, study_uid: StudyUid = None
+) -> Response:
     """Finish a trial; an identical repeat is a 200, a different outcome a 409."""
-    return await told(request.app.state.trials, name, number, body)
+    return await told(request.app.state.trials, name, number, body, study_uid)
 
 
 # What ask and tell do once their request is valid; also called by ``server/fastpath.py``.
@@ -75,15 +86,18 @@ async def asked(trials: Trials, name: str, body: TrialAsk | None) -> Response:
     answer = await run_service(quick, trials.ask, name, body.worker if body else None)
     created = answer.created
     response = _json(answer.trial, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+    response.headers[STUDY_UID_HEADER] = answer.study_uid
     if answer.twin is not None:
         response.headers[SPACE_EXHAUSTED_HEADER] = str(answer.twin)
     return response
 
 
-async def told(trials: Trials, name: str, number: int, body: TrialTell) -> Response:
+async def told(
+    trials: Trials, name: str, number: int, body: TrialTell, study_uid: str | None = None
+) -> Response:
     """The answer to a valid tell."""
     quick = trials.quick_lock(name, asking=False)
-    return _json(await run_service(quick, trials.tell, name, number, body))
+    return _json(await run_service(quick, trials.tell, name, number, body, study_uid))
 
 
 def _json(trial: TrialRead, status_code: int = status.HTTP_200_OK) -> Response:
@@ -92,19 +106,28 @@ def _json(trial: TrialRead, status_code: int = status.HTTP_200_OK) -> Response:
 
 
 @router.post("/{number}/heartbeat")
-async def heartbeat(name: StudyName, number: Number, trials: TrialsDep) -> Lease:
+async def heartbeat(
+    name: StudyName, number: Number, trials: TrialsDep, study_uid: StudyUid = None
+) -> Lease:
     """Renew the trial's lease; 409 when it is no longer running (stop working on it)."""
     quick = trials.quick_lock(name, asking=False)
-    return Lease(lease_expires_at=await run_service(quick, trials.heartbeat, name, number))
+    expires = await run_service(quick, trials.heartbeat, name, number, study_uid)
+    return Lease(lease_expires_at=expires)
 
 
 @router.post("/{number}/report")
-def report(name: StudyName, number: Number, body: TrialReport, trials: TrialsDep) -> PruneAdvice:
+def report(
+    name: StudyName,
+    number: Number,
+    body: TrialReport,
+    trials: TrialsDep,
+    study_uid: StudyUid = None,
+) -> PruneAdvice:
     """Store an intermediate value and renew the lease; says whether to prune the trial.
 
     A step that already has a value keeps it, as in Optuna: the answer says ``stored: false``.
     """
-    return trials.report(name, number, body.step, body.value)
+    return trials.report(name, number, body.step, body.value, study_uid)
 
 
 @router.get("")

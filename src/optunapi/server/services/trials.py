@@ -15,6 +15,7 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 from optunapi.errors import (
     InvalidValueError,
     RequestValidationError,
+    StudyNotFoundError,
     TrialExpiredError,
     TrialFinishedError,
     TrialNotRunningError,
@@ -54,6 +55,8 @@ class Asked(NamedTuple):
     created: bool
     #: Another trial in flight with the same params: the space is exhausted.
     twin: int | None = None
+    #: Which study of this name the trial belongs to (``STUDY_UID_HEADER``).
+    study_uid: str = ""
 
 
 class Trials:
@@ -89,12 +92,15 @@ class Trials:
             if worker is not None:
                 held = self._held_by(entry, worker)
                 if held is not None:
-                    return Asked(self._views.read(entry, held), False)
+                    return Asked(self._views.read(entry, held), False, None, entry.uid)
             ensure_writable(self._storage)
             trial = self._new_trial(entry, worker)
-            return Asked(self._views.read(entry, trial), True, self._twin(entry, trial))
+            twin = self._twin(entry, trial)
+            return Asked(self._views.read(entry, trial), True, twin, entry.uid)
 
-    def tell(self, name: str, number: int, outcome: TrialTell) -> TrialRead:
+    def tell(
+        self, name: str, number: int, outcome: TrialTell, study_uid: str | None = None
+    ) -> TrialRead:
         """Finish a trial. An identical repeat answers the stored trial; a different one is a 409.
 
         A result for a trial reaped after its lease expired is still stored when no other
@@ -104,8 +110,10 @@ class Trials:
             InvalidValueError: the values do not fit the study; the trial stays RUNNING.
             TrialFinishedError: finished with another outcome, which is left as it was.
             TrialExpiredError: reaped, and its params handed to another worker.
+            StudyNotFoundError: ``study_uid`` is not the study's: it was deleted.
         """
         entry = self._studies.get(name)
+        _check_study(entry, study_uid)
         with self._views.study_gone(entry), entry.locked(self._studies.study_wait):
             frozen = self._views.trial(entry, number)
             state, values = STATES[outcome.state], outcome.all_values()
@@ -172,20 +180,25 @@ class Trials:
             trial_id = self._storage.create_new_trial(entry.study_id, template_trial=template)
             return self._storage.get_trial_number_from_id(trial_id), True
 
-    def heartbeat(self, name: str, number: int) -> datetime:
+    def heartbeat(self, name: str, number: int, study_uid: str | None = None) -> datetime:
         """Renew a RUNNING trial's lease; returns when it now expires.
 
         Raises:
             TrialNotRunningError: the trial is finished or was reaped: stop working on it.
+            StudyNotFoundError: ``study_uid`` is not the study's: it was deleted.
         """
         entry = self._studies.get(name)
+        _check_study(entry, study_uid)
         with self._views.study_gone(entry), entry.locked(self._studies.study_wait):
             return self._leases.renew(entry, self._running(entry, number))
 
-    def report(self, name: str, number: int, step: int, value: float) -> PruneAdvice:
+    def report(
+        self, name: str, number: int, step: int, value: float, study_uid: str | None = None
+    ) -> PruneAdvice:
         """Store an intermediate value, renew the lease; says whether to prune the trial, and
         whether the value was stored (as in Optuna, a step's first value stays)."""
         entry = self._studies.get(name)
+        _check_study(entry, study_uid)
         with self._views.study_gone(entry), entry.locked(self._studies.study_wait):
             frozen = self._running(entry, number)
             stored = step not in frozen.intermediate_values
@@ -390,6 +403,16 @@ class Trials:
                 "constraints": stored_constraints,
                 "user_attrs": stored.user_attrs,
             },
+        )
+
+
+def _check_study(entry: StudyEntry, study_uid: str | None) -> None:
+    """Refuse a request about a trial of an earlier study of this name, given by the uid its ask
+    answered: deleted and created again, the study numbers its trials from 0 anew."""
+    if study_uid is not None and study_uid != entry.uid:
+        raise StudyNotFoundError(
+            f"The study {entry.name!r} that this trial belonged to was deleted; the study of that "
+            "name now is another one. Stop working on this trial; nothing was changed."
         )
 
 
