@@ -6,6 +6,7 @@ dependency per request for a dictionary lookup.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -42,8 +43,8 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 async def query_once_each(request: Request) -> None:
     """A query parameter given twice is a 422 (which one counts would be a guess, and on the
     legacy score route a write). Set on the routers that read query parameters."""
-    keys = [key for key, _ in request.query_params.multi_items()]
-    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    counts = Counter(key for key, _ in request.query_params.multi_items())
+    repeated = sorted(key for key, n in counts.items() if n > 1)
     if repeated:
         raise RequestValidationError(
             f"The query gives {', '.join(repeated)} more than once; give each parameter once. "

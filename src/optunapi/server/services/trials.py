@@ -54,9 +54,9 @@ class Asked(NamedTuple):
     #: False: the worker's running trial, handed back.
     created: bool
     #: Another trial in flight with the same params: the space is exhausted.
-    twin: int | None = None
+    twin: int | None
     #: Which study of this name the trial belongs to (``STUDY_UID_HEADER``).
-    study_uid: str = ""
+    study_uid: str
 
 
 class Trials:
@@ -92,11 +92,12 @@ class Trials:
             if worker is not None:
                 held = self._held_by(entry, worker)
                 if held is not None:
-                    return Asked(self._views.read(entry, held), False, None, entry.uid)
+                    read = self._views.read(entry, held)
+                    return Asked(read, created=False, twin=None, study_uid=entry.uid)
             ensure_writable(self._storage)
             trial = self._new_trial(entry, worker)
-            twin = self._twin(entry, trial)
-            return Asked(self._views.read(entry, trial), True, twin, entry.uid)
+            read, twin = self._views.read(entry, trial), self._twin(entry, trial)
+            return Asked(read, created=True, twin=twin, study_uid=entry.uid)
 
     def tell(
         self, name: str, number: int, outcome: TrialTell, study_uid: str | None = None
